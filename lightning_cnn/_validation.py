@@ -1,0 +1,66 @@
+"""Argument checks shared by every constructor: one message format for every bad value."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["check_choice", "check_fraction", "check_positive", "check_probability"]
+
+
+def _suggest(value: Any, choices: Iterable[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value.lower(), list(choices), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
+    """Return ``value`` when it is one of ``choices``; raise otherwise.
+
+    Args:
+        argument: name of the argument, as the user wrote it.
+        value: the value the user gave.
+        choices: the allowed names.
+
+    Raises:
+        ValueError: naming the argument, showing the value and listing the valid choices.
+
+    Example:
+        >>> check_choice("pool", "max", ("max", "avg"))
+        'max'
+        >>> check_choice("pool", "mx", ("max", "avg"))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected pool to be one of ('max', 'avg'), but got 'mx'. Did you mean 'max'?
+    """
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"Expected {argument} to be one of {options}, but got {value!r}.{_suggest(value, options)}")
+    return value
+
+
+def check_positive(argument: str, value: float, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value > 0`` (or ``>= 0`` with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"Expected {argument} to be {bound}, but got {value!r}.")
+
+
+def check_probability(argument: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= value < 1`` (a drop rate)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"Expected {argument} to be in [0, 1), but got {value!r}.")
+
+
+def check_fraction(argument: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 < value < 1`` (a split fraction)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"Expected {argument} to be in (0, 1), but got {value!r}.")

@@ -1,0 +1,144 @@
+"""The ``lightning-cnn`` command line: a LightningCLI with SimpleCNN on digits as its defaults."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import lazy_instance
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn.data import ClassifierDataModule, DigitsDataModule
+from lightning_cnn.models import ClassifierModule, SimpleCNN
+
+__all__ = ["CNNCli", "main"]
+
+
+def _trainer_defaults() -> dict[str, Any]:
+    return {
+        "max_epochs": 20,
+        "log_every_n_steps": 10,
+        "logger": lazy_instance(CSVLogger, save_dir="runs", name="lightning_cnn"),
+    }
+
+
+def _catalogue() -> str:
+    """The models and DataModules with their options, for the help pages."""
+
+    def options(cls: type, skip: tuple[str, ...] = ("args", "kwargs")) -> list[str]:
+        return [n for n in inspect.signature(cls).parameters if n not in skip]
+
+    lines = ["Models (--model NAME --model.OPTION VALUE; one model's full help: --model.help NAME):"]
+    for cls in _MODELS:
+        own = options(cls)
+        shared = options(ClassifierModule, ("args", "kwargs", *own))
+        lines.append(f"  {cls.__name__}: {', '.join(own)}; shared: {', '.join(shared)}")
+    lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
+    lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in _DATA]
+    return "\n".join(lines)
+
+
+_MODELS: tuple[type, ...] = (SimpleCNN,)
+_DATA: tuple[type, ...] = (DigitsDataModule,)
+
+
+class CNNCli(LightningCLI):
+    """LightningCLI with short class names, data-to-model links and a best-checkpoint callback.
+
+    ``--model`` takes any :class:`~lightning_cnn.ClassifierModule` subclass (default ``SimpleCNN``) and
+    ``--data`` any :class:`~lightning_cnn.ClassifierDataModule` subclass (default ``DigitsDataModule``).
+    ``num_classes`` and ``in_channels`` flow from the data to the model. The checkpoint of the best
+    validation epoch (``--checkpoint.monitor``, default ``val/loss``) is saved as ``best.ckpt`` under the
+    run folder, beside ``last.ckpt``. ``fit --test_after_fit true`` tests the best checkpoint when
+    training ends and prints where the checkpoint and logs are.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("model_class", ClassifierModule)
+        kwargs.setdefault("datamodule_class", ClassifierDataModule)
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("seed_everything_default", 0)
+        kwargs.setdefault("trainer_defaults", _trainer_defaults())
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("auto_configure_optimizers", False)
+        epilog = _catalogue()
+        kwargs.setdefault(
+            "parser_kwargs",
+            {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter}
+            | {cmd: {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter} for cmd in self.subcommands()},
+        )
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "model": {"class_path": f"{SimpleCNN.__module__}.SimpleCNN"},
+                "data": {"class_path": f"{DigitsDataModule.__module__}.DigitsDataModule"},
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.in_channels", "model.init_args.in_channels", apply_on="instantiate")
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        super()._add_subcommands(parser, **kwargs)
+        fit = self._subcommand_parsers["fit"]
+        fit.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="After fit, test the best checkpoint and print where it and the logs are.",
+        )
+
+    test_results: list[dict[str, float]] | None = None
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Build the trainer, with a rich progress bar unless one is given or progress bars are off."""
+        extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        given = config.get("callbacks") or []
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            extra.append(RichProgressBar())
+        return self._instantiate_trainer(config, extra)
+
+    def before_fit(self) -> None:
+        self._fit_started = time.perf_counter()
+
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        seconds = time.perf_counter() - getattr(self, "_fit_started", time.perf_counter())
+        ckpt = trainer.checkpoint_callback
+        best = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+        if self.config["fit"].get("test_after_fit"):
+            assert isinstance(self.model, LightningModule) and isinstance(self.datamodule, LightningDataModule)
+            self.test_results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        if trainer.is_global_zero:
+            print(f"Training took {seconds:.1f} s ({trainer.current_epoch} epochs).")
+            log_dir = trainer.log_dir or trainer.default_root_dir
+            print(f"Best checkpoint: {best or '(none saved)'}")
+            print(f"Logs and config: {Path(log_dir).resolve()}")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if not argv:
+        argv = ["fit", "--test_after_fit", "true"]
+    elif args is None:
+        CNNCli()
+        return
+    CNNCli(args=argv)

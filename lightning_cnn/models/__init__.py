@@ -1,0 +1,6 @@
+"""LightningModules: the classifier base and the models built on it."""
+
+from lightning_cnn.models.base import ClassifierModule
+from lightning_cnn.models.simple_cnn import SimpleCNN
+
+__all__ = ["ClassifierModule", "SimpleCNN"]

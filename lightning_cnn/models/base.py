@@ -1,0 +1,254 @@
+"""The classifier base: steps, loss, optimizer, scheduler and metrics shared by every model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric, Metric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
+
+from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn.losses import LOSSES, build_loss
+from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
+
+__all__ = ["ClassifierModule", "LossName", "OptimizerName", "SchedulerName"]
+
+LossName = Literal[
+    "cross_entropy", "weighted_cross_entropy", "sigmoid_cross_entropy", "kl_div", "pseudo_huber", "l1", "mse"
+]
+OptimizerName = Literal[
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamw",
+    "sparse_adam",
+    "adamax",
+    "asgd",
+    "lbfgs",
+    "muon",
+    "nadam",
+    "radam",
+    "rmsprop",
+    "rprop",
+    "sgd",
+]
+SchedulerName = Literal["step", "multistep", "exponential", "cosine", "cosine_warm_restarts", "one_cycle", "plateau"]
+
+Stage = Literal["train", "val", "test"]
+
+
+def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
+    metrics: dict[str, Metric] = {
+        "loss": MeanMetric(),
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "f1": MulticlassF1Score(num_classes, average="macro"),
+        "nll": MeanMetric(),
+        "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
+    }
+    if 1 < top_k < num_classes:
+        metrics[f"top{top_k}_acc"] = MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
+    return nn.ModuleDict(metrics)
+
+
+class ClassifierModule(pl.LightningModule):
+    """A LightningModule for image classification: subclass it and give a network.
+
+    A subclass assigns ``self.net`` (any ``nn.Module`` mapping ``[B, C, H, W]`` to logits
+    ``[B, num_classes]``) or overrides :meth:`forward`. It gets the training, validation, test and
+    predict steps, the loss, optimizer and scheduler by name, and torchmetrics metrics, synced across
+    ranks and logged at epoch end as ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``,
+    ``val/f1``, ``val/nll``, ``val/ece`` (and ``test/...`` alike). ``predict_step`` returns
+    probabilities. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module.
+
+    Args:
+        num_classes: number of classes.
+        loss: a loss name, or a ``{name: weight}`` mapping for a weighted mixture.
+        label_smoothing: label smoothing of the cross-entropies.
+        class_weights: per-class weights for ``"weighted_cross_entropy"``, or ``"balanced"`` to take
+            them from the DataModule's ``class_weights`` (inverse class frequency of the training split).
+        pos_weight: positive weight(s) of ``"sigmoid_cross_entropy"``.
+        huber_delta: ``delta`` of ``"pseudo_huber"``.
+        optimizer: a :mod:`torch.optim` algorithm by name.
+        lr: learning rate; ``None`` picks a default that suits the optimizer.
+        weight_decay: weight decay of weights (biases and norms get none unless ``decay_all``).
+        decay_all: apply weight decay to biases and normalization parameters too.
+        optimizer_options: further optimizer arguments (``momentum``, ``betas``, ``nesterov``, ...).
+        scheduler: a learning-rate scheduler by name, or ``None``.
+        scheduler_options: further scheduler arguments (``step_size``, ``gamma``, ...).
+        warmup_epochs: linear warm-up epochs in front of the scheduler.
+        top_k: also report top-k accuracy when ``1 < top_k < num_classes``.
+
+    Raises:
+        ValueError: for an unknown loss, optimizer or scheduler name, or an out-of-range number.
+
+    Example:
+        >>> class Tiny(ClassifierModule):
+        ...     def __init__(self, num_classes: int = 10, **kwargs):
+        ...         super().__init__(num_classes, **kwargs)
+        ...         self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+        >>> Tiny(optimizer="sgd")(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    net: nn.Module
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        loss: LossName | dict[str, float] = "cross_entropy",
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | Literal["balanced"] | None = None,
+        pos_weight: float | list[float] | None = None,
+        huber_delta: float = 1.0,
+        optimizer: OptimizerName = "adamw",
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        decay_all: bool = False,
+        optimizer_options: dict[str, Any] | None = None,
+        scheduler: SchedulerName | None = None,
+        scheduler_options: dict[str, Any] | None = None,
+        warmup_epochs: int = 0,
+        top_k: int = 5,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"Expected num_classes to be an int >= 2, but got {num_classes!r}.")
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        if scheduler is not None:
+            check_choice("scheduler", scheduler, SCHEDULERS)
+        if lr is not None:
+            check_positive("lr", lr)
+        check_positive("weight_decay", weight_decay, allow_zero=True)
+        check_positive("warmup_epochs", warmup_epochs, allow_zero=True)
+        if isinstance(class_weights, str):
+            check_choice("class_weights", class_weights, ("balanced",))
+        self.save_hyperparameters()
+        self._loss_options: dict[str, Any] = {
+            "label_smoothing": label_smoothing,
+            "pos_weight": pos_weight,
+            "delta": huber_delta,
+        }
+        names = list(loss) if isinstance(loss, Mapping) else [loss]
+        for name in names:
+            check_choice("loss", name, LOSSES)
+        # "balanced" weights need the training labels: the loss is then built in setup().
+        self.criterion: nn.Module | None = None
+        if class_weights != "balanced":
+            self.criterion = build_loss(loss, class_weights=class_weights, **self._loss_options)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_metrics = _eval_metrics(num_classes, top_k)
+        self.test_metrics = _eval_metrics(num_classes, top_k)
+
+    # ------------------------------------------------------------------ network
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits ``[B, num_classes]`` for images ``[B, C, H, W]``."""
+        net = getattr(self, "net", None)
+        if net is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no network: assign self.net in __init__ or override forward()."
+            )
+        return net(x)
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, stage: str) -> None:
+        if self.criterion is None:
+            dm = getattr(self.trainer, "datamodule", None)
+            weights = getattr(dm, "class_weights", None)
+            if weights is None:
+                raise ValueError(
+                    "class_weights='balanced' takes the weights from the DataModule's `class_weights`, but"
+                    f" the trainer has {'no DataModule' if dm is None else type(dm).__name__ + ' without them'};"
+                    " pass the weights as a list instead."
+                )
+            self.criterion = build_loss(
+                self.hparams["loss"], class_weights=[float(w) for w in weights], **self._loss_options
+            ).to(self.device)
+
+    # ------------------------------------------------------------------ steps
+    @staticmethod
+    def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if isinstance(batch, (tuple, list)):
+            return batch[0], (batch[1] if len(batch) > 1 else None)
+        if isinstance(batch, Mapping):
+            return batch["image"], batch.get("label")
+        return batch, None
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        assert self.criterion is not None  # built in __init__ or setup
+        return self.criterion(logits, y)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = self._unpack(batch)
+        if y is None:
+            raise ValueError("training_step needs labelled batches (x, y), but the batch has no labels.")
+        logits = self(x)
+        loss = self._loss(logits, y)
+        labels = y.argmax(-1) if y.is_floating_point() else y
+        self.train_acc.update(logits.detach(), labels)
+        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def _eval_step(self, batch: Any, stage: Stage) -> torch.Tensor:
+        x, y = self._unpack(batch)
+        if y is None:
+            raise ValueError(f"{stage} needs labelled batches (x, y), but the batch has no labels.")
+        logits = self(x)
+        metrics: dict[str, Metric] = dict(self.val_metrics if stage == "val" else self.test_metrics)  # type: ignore[arg-type]
+        labels = y.argmax(-1) if y.is_floating_point() else y
+        loss = self._loss(logits, y)
+        metrics["loss"].update(loss.detach(), weight=x.shape[0])
+        metrics["nll"].update(F.cross_entropy(logits.detach().float(), labels, reduction="none"))
+        probs = logits.detach().float().softmax(-1)
+        for name, metric in metrics.items():
+            if name not in ("loss", "nll"):
+                metric.update(probs, labels)
+        self.log_dict(
+            {f"{stage}/{name}": metric for name, metric in metrics.items()},
+            on_step=False,
+            on_epoch=True,
+            prog_bar=False,
+        )
+        return logits
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._eval_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Return class probabilities ``[B, num_classes]``."""
+        x, _ = self._unpack(batch)
+        return self(x).float().softmax(-1)
+
+    # ------------------------------------------------------------------ optimization
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = build_optimizer(
+            hp["optimizer"],
+            self,
+            lr=hp["lr"],
+            weight_decay=hp["weight_decay"],
+            decay_all=hp["decay_all"],
+            options=hp["optimizer_options"],
+        )
+        if hp["scheduler"] is None:
+            return optimizer
+        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
+        steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = build_scheduler(
+            hp["scheduler"],
+            optimizer,
+            max_epochs=max_epochs,
+            steps_per_epoch=max(steps // max_epochs, 1),
+            warmup_epochs=hp["warmup_epochs"],
+            options=hp["scheduler_options"],
+        )
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,186 @@
+"""SimpleCNN: a configurable stack of conv blocks and a fully connected head."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn.models.base import ClassifierModule
+from lightning_cnn.nn import (
+    ACTIVATIONS,
+    GLOBAL_POOLS,
+    INITS,
+    NORMS,
+    POOLS,
+    ConvBlock,
+    DropConnectLinear,
+    create_activation,
+    create_global_pool,
+    init_weights,
+)
+
+__all__ = ["ActivationName", "InitName", "NormName", "PoolName", "SimpleCNN"]
+
+ActivationName = Literal[
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "hardswish",
+    "softplus",
+    "tanh",
+    "sigmoid",
+    "prelu",
+    "identity",
+]
+PoolName = Literal["max", "avg", "fractional_max", "none"]
+GlobalPoolName = Literal["avg", "max", "flatten"]
+NormName = Literal["batch", "layer", "instance", "group", "none"]
+InitName = Literal[
+    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "normal"
+]
+
+
+class SimpleCNN(ClassifierModule):
+    """A CNN of conv blocks and a fully connected head, every choice an argument.
+
+    ``len(channels)`` blocks, each of ``convs_per_block`` convolutions (conv → norm → activation) and a
+    downsampling ``pool``; then global pooling and a head of ``hidden`` linear layers with activation and
+    dropout. ``residual=True`` adds shortcuts around each block's convolutions, whose branches stochastic
+    depth may drop (drop rate rising linearly with depth to ``stochastic_depth`` at the last block).
+    ``drop_connect`` drops weights of the head's linear layers (not units, and not residual branches).
+
+    Args:
+        num_classes: number of classes.
+        in_channels: channels of the input images.
+        channels: output channels of each conv block.
+        kernel_size: convolution kernel size.
+        stride: stride of each block's first convolution.
+        padding: int, ``"same"`` or ``"valid"``.
+        convs_per_block: convolutions in each block.
+        activation: nonlinearity by name.
+        pool: downsampling after each block (``"none"``: a stride-2 first convolution instead).
+        global_pool: ``"avg"``, ``"max"``, or ``"flatten"`` (needs ``input_size``).
+        input_size: image height and width, needed only by ``global_pool="flatten"``.
+        norm: normalization after each convolution.
+        norm_groups: group count for ``norm="group"``.
+        residual: shortcut connections around each block.
+        dropout: dropout rate in the head.
+        spatial_dropout: channel dropout rate after each conv block.
+        drop_connect: DropConnect rate of the head's linear layers.
+        stochastic_depth: drop rate of the last residual branch (needs ``residual``).
+        hidden: widths of the hidden fully connected layers (empty: a linear classifier).
+        init: weight initialization scheme by name.
+        kwargs: loss, optimizer, scheduler and metric options of :class:`ClassifierModule`.
+
+    Raises:
+        ValueError: for an unknown name or an out-of-range number; the message lists what is valid.
+
+    Example:
+        >>> model = SimpleCNN(num_classes=10, in_channels=1, channels=(8, 16), hidden=(32,))
+        >>> model(torch.zeros(4, 1, 8, 8)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        channels: tuple[int, ...] = (32, 64),
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | Literal["same", "valid"] = "same",
+        convs_per_block: int = 2,
+        activation: ActivationName = "relu",
+        pool: PoolName = "max",
+        global_pool: GlobalPoolName = "avg",
+        input_size: int | tuple[int, int] | None = None,
+        norm: NormName = "batch",
+        norm_groups: int = 8,
+        residual: bool = False,
+        dropout: float = 0.0,
+        spatial_dropout: float = 0.0,
+        drop_connect: float = 0.0,
+        stochastic_depth: float = 0.0,
+        hidden: tuple[int, ...] = (128,),
+        init: InitName = "kaiming_normal",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_classes=num_classes, **kwargs)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("pool", pool, POOLS)
+        check_choice("global_pool", global_pool, GLOBAL_POOLS)
+        check_choice("norm", norm, NORMS)
+        check_choice("init", init, INITS)
+        check_positive("in_channels", in_channels)
+        if not channels:
+            raise ValueError("Expected channels to list at least one block width, but got an empty sequence.")
+        for i, c in enumerate(channels):
+            check_positive(f"channels[{i}]", c)
+        for i, h in enumerate(hidden):
+            check_positive(f"hidden[{i}]", h)
+        for name, rate in (
+            ("dropout", dropout),
+            ("spatial_dropout", spatial_dropout),
+            ("drop_connect", drop_connect),
+            ("stochastic_depth", stochastic_depth),
+        ):
+            check_probability(name, rate)
+        if stochastic_depth > 0 and not residual:
+            raise ValueError(f"stochastic_depth={stochastic_depth} drops residual branches, so it needs residual=True.")
+        if global_pool == "flatten" and input_size is None:
+            raise ValueError("global_pool='flatten' needs input_size (the image height and width) to size the head.")
+
+        blocks = []
+        c_in = in_channels
+        n = len(channels)
+        for i, c_out in enumerate(channels):
+            blocks.append(
+                ConvBlock(
+                    c_in,
+                    c_out,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    padding=padding,
+                    convs=convs_per_block,
+                    activation=activation,
+                    norm=norm,
+                    norm_groups=norm_groups,
+                    pool=pool,
+                    spatial_dropout=spatial_dropout,
+                    residual=residual,
+                    stochastic_depth=stochastic_depth * (i + 1) / n,
+                )
+            )
+            c_in = c_out
+        features = nn.Sequential(*blocks, create_global_pool(global_pool))
+        width = c_in
+        if global_pool == "flatten":
+            assert input_size is not None
+            h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+            with torch.no_grad():
+                features.eval()
+                width = features(torch.zeros(1, in_channels, h, w)).shape[1]
+                features.train()
+
+        def linear(a: int, b: int) -> nn.Module:
+            return DropConnectLinear(a, b, p=drop_connect) if drop_connect > 0 else nn.Linear(a, b)
+
+        head: list[nn.Module] = []
+        for h_width in hidden:
+            head += [nn.Dropout(dropout) if dropout > 0 else nn.Identity(), linear(width, h_width)]
+            head.append(create_activation(activation))
+            width = h_width
+        head += [nn.Dropout(dropout) if dropout > 0 else nn.Identity(), linear(width, num_classes)]
+        self.net = nn.Sequential()
+        self.net.add_module("features", features)
+        self.net.add_module("head", nn.Sequential(*head))
+        init_weights(self.net, init)

@@ -1,0 +1,45 @@
+"""Normalization layers for conv feature maps by name."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lightning_cnn._validation import check_choice
+
+__all__ = ["NORMS", "create_norm"]
+
+NORMS = ("batch", "layer", "instance", "group", "none")
+
+
+def create_norm(name: str, num_channels: int, groups: int = 8) -> nn.Module:
+    """Build a normalization layer for ``[B, C, H, W]`` feature maps.
+
+    ``"layer"`` normalizes over channels and space of each sample (``GroupNorm`` with one group, which
+    needs no spatial size); ``"instance"`` normalizes each channel of each sample, with learnable affine
+    parameters; ``"group"`` uses ``min(groups, num_channels)`` groups, which must divide ``num_channels``.
+
+    Args:
+        name: one of ``"batch"``, ``"layer"``, ``"instance"``, ``"group"``, ``"none"``.
+        num_channels: channels of the feature map.
+        groups: group count for ``"group"``.
+
+    Raises:
+        ValueError: for an unknown name, or a group count that does not divide the channels.
+
+    Example:
+        >>> create_norm("group", 32, groups=4)
+        GroupNorm(4, 32, eps=1e-05, affine=True)
+    """
+    check_choice("norm", name, NORMS)
+    if name == "batch":
+        return nn.BatchNorm2d(num_channels)
+    if name == "layer":
+        return nn.GroupNorm(1, num_channels)
+    if name == "instance":
+        return nn.InstanceNorm2d(num_channels, affine=True)
+    if name == "group":
+        g = min(groups, num_channels)
+        if g < 1 or num_channels % g:
+            raise ValueError(f"Expected norm_groups to divide the channel count {num_channels}, but got {groups!r}.")
+        return nn.GroupNorm(g, num_channels)
+    return nn.Identity()

@@ -1,0 +1,303 @@
+"""Optimizers and learning-rate schedulers by name.
+
+Every algorithm of :mod:`torch.optim` is available by a lower-case name. Parameters are split into
+two groups: weights that decay, and biases and normalization parameters (every tensor with fewer than
+two dimensions) that do not, unless ``decay_all=True``. Special rules:
+
+- ``"muon"``: Muon orthogonalizes updates of 2-D matrices only, so the hidden 2-D weights (fully
+  connected layers, except the output layer) go to Muon and everything else (conv filters, biases,
+  norms, the output layer) to AdamW, inside one :class:`MuonWithAdamW` optimizer object. Both use the
+  same learning rate (Muon's step is rescaled to match AdamW's RMS).
+- ``"lbfgs"``: one parameter group (LBFGS supports no groups) with strong-Wolfe line search; it
+  calls the training closure several times a step, which Lightning provides.
+- ``"sparse_adam"``: needs sparse gradients, which no convolution or linear layer produces; it is
+  refused with an error naming ``"adam"`` as the replacement.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from lightning_cnn._validation import check_choice, check_positive
+
+__all__ = [
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "MuonWithAdamW",
+    "build_optimizer",
+    "build_scheduler",
+    "param_groups",
+]
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "adadelta": torch.optim.Adadelta,
+    "adafactor": torch.optim.Adafactor,
+    "adagrad": torch.optim.Adagrad,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sparse_adam": torch.optim.SparseAdam,
+    "adamax": torch.optim.Adamax,
+    "asgd": torch.optim.ASGD,
+    "lbfgs": torch.optim.LBFGS,
+    "muon": torch.optim.Muon,
+    "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+    "rmsprop": torch.optim.RMSprop,
+    "rprop": torch.optim.Rprop,
+    "sgd": torch.optim.SGD,
+}
+
+#: Learning rate used when ``lr=None``: a value that trains a small CNN well with each algorithm.
+DEFAULT_LR: dict[str, float] = {
+    "adadelta": 1.0,
+    "adafactor": 1e-2,
+    "adagrad": 1e-2,
+    "adam": 1e-3,
+    "adamw": 1e-3,
+    "sparse_adam": 1e-3,
+    "adamax": 2e-3,
+    "asgd": 1e-2,
+    "lbfgs": 1.0,
+    "muon": 1e-3,
+    "nadam": 2e-3,
+    "radam": 1e-3,
+    "rmsprop": 1e-3,
+    "rprop": 1e-3,
+    "sgd": 5e-2,
+}
+
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.9},
+    "lbfgs": {"line_search_fn": "strong_wolfe", "max_iter": 5, "history_size": 20},
+}
+
+SCHEDULERS = ("step", "multistep", "exponential", "cosine", "cosine_warm_restarts", "one_cycle", "plateau")
+
+
+def param_groups(
+    module: nn.Module, weight_decay: float, decay_all: bool = False, exclude: Iterable[nn.Parameter] = ()
+) -> list[dict[str, Any]]:
+    """Split trainable parameters into a decaying group and a non-decaying group.
+
+    Tensors with fewer than two dimensions (biases, normalization scales and shifts) get no weight decay
+    unless ``decay_all``. Frozen parameters (``requires_grad=False``) and those in ``exclude`` are left out.
+    Empty groups are dropped.
+
+    Example:
+        >>> groups = param_groups(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), weight_decay=0.1)
+        >>> [(len(g["params"]), g["weight_decay"]) for g in groups]
+        [(1, 0.1), (3, 0.0)]
+    """
+    skip = {id(p) for p in exclude}
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for p in module.parameters():
+        if not p.requires_grad or id(p) in skip:
+            continue
+        (decay if decay_all or p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+class MuonWithAdamW(Optimizer):
+    """Muon for the hidden 2-D weights and AdamW for every other parameter, as one optimizer.
+
+    Both inner optimizers share this object's ``param_groups`` (Muon's groups first) and ``state``, so
+    LR schedulers, gradient clipping, ``state_dict`` and Lightning's checkpointing see one optimizer.
+
+    Args:
+        muon_params: parameter groups (2-D tensors only) for Muon.
+        adamw_params: parameter groups for AdamW.
+        lr: learning rate of both.
+        muon_options: extra arguments of :class:`torch.optim.Muon`.
+        adamw_options: extra arguments of :class:`torch.optim.AdamW`.
+    """
+
+    def __init__(
+        self,
+        muon_params: list[dict[str, Any]],
+        adamw_params: list[dict[str, Any]],
+        lr: float = 1e-3,
+        muon_options: Mapping[str, Any] | None = None,
+        adamw_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        for group in muon_params:
+            bad = [tuple(p.shape) for p in group["params"] if p.ndim != 2]
+            if bad:
+                raise ValueError(f"Muon takes only 2-D parameters, but got shapes {bad}.")
+        muon_kw = {"adjust_lr_fn": "match_rms_adamw", **(muon_options or {})}
+        self.muon = torch.optim.Muon(muon_params, lr=lr, **muon_kw) if muon_params else None
+        self.adamw = torch.optim.AdamW(adamw_params, lr=lr, **(adamw_options or {})) if adamw_params else None
+        groups = [g for opt in (self.muon, self.adamw) if opt is not None for g in opt.param_groups]
+        self._n_muon = len(self.muon.param_groups) if self.muon is not None else 0
+        super().__init__(groups, {"lr": lr})
+        self._share()
+
+    def _share(self) -> None:
+        if self.muon is not None:
+            self.muon.param_groups = self.param_groups[: self._n_muon]
+            self.muon.state = self.state
+        if self.adamw is not None:
+            self.adamw.param_groups = self.param_groups[self._n_muon :]
+            self.adamw.state = self.state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._share()
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for opt in (self.muon, self.adamw):
+            if opt is not None:
+                opt.step()
+        return loss
+
+
+def _output_layer(module: nn.Module) -> nn.Linear | None:
+    last = None
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            last = m
+    return last
+
+
+def build_optimizer(
+    name: str,
+    module: nn.Module,
+    lr: float | None = None,
+    weight_decay: float = 0.0,
+    decay_all: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> Optimizer:
+    """Build a :mod:`torch.optim` optimizer by name for the trainable parameters of ``module``.
+
+    Args:
+        name: one of :data:`OPTIMIZERS` (``"adamw"``, ``"sgd"``, ``"lbfgs"``, ``"muon"``, ...).
+        module: the network whose parameters are optimized.
+        lr: learning rate; ``None`` takes :data:`DEFAULT_LR` for the optimizer.
+        weight_decay: decay of weights (not of biases and norms, unless ``decay_all``).
+        decay_all: decay every parameter.
+        options: further keyword arguments of the optimizer (``momentum``, ``betas``, ``nesterov``, ...).
+
+    Raises:
+        ValueError: for an unknown name, ``sparse_adam``, or ``weight_decay`` with an optimizer that
+            has none.
+
+    Example:
+        >>> opt = build_optimizer("sgd", nn.Linear(3, 2), options={"nesterov": True})
+        >>> type(opt).__name__, opt.defaults["lr"], opt.defaults["momentum"]
+        ('SGD', 0.05, 0.9)
+    """
+    check_choice("optimizer", name, OPTIMIZERS)
+    lr = DEFAULT_LR[name] if lr is None else lr
+    check_positive("lr", lr)
+    check_positive("weight_decay", weight_decay, allow_zero=True)
+    if name == "sparse_adam":
+        raise ValueError(
+            "optimizer='sparse_adam' needs sparse gradients, which no layer of a CNN produces"
+            " (only nn.Embedding(sparse=True) does); use optimizer='adam' (or 'adamw') instead."
+        )
+    cls = OPTIMIZERS[name]
+    kwargs = {**_DEFAULT_OPTIONS.get(name, {}), **(options or {})}
+    if name == "muon":
+        out = _output_layer(module)
+        exclude = {id(out.weight)} if out is not None else set()
+        muon_p = [p for n, p in module.named_parameters() if p.requires_grad and p.ndim == 2 and id(p) not in exclude]
+        groups = param_groups(module, weight_decay, decay_all, exclude=muon_p)
+        return MuonWithAdamW(
+            [{"params": muon_p, "weight_decay": weight_decay}] if muon_p else [],
+            groups,
+            lr=lr,
+            muon_options=kwargs,
+        )
+    accepts_decay = "weight_decay" in inspect.signature(cls.__init__).parameters
+    if weight_decay and not accepts_decay:
+        raise ValueError(f"optimizer={name!r} has no weight decay, but got weight_decay={weight_decay!r}; use 0.")
+    if name == "lbfgs":
+        params = [p for p in module.parameters() if p.requires_grad]
+        return cls(params, lr=lr, **kwargs)  # type: ignore[call-arg]
+    groups = param_groups(module, weight_decay, decay_all)
+    if not accepts_decay:
+        for g in groups:
+            g.pop("weight_decay")
+    return cls(groups, lr=lr, **kwargs)  # type: ignore[call-arg]
+
+
+def build_scheduler(
+    name: str,
+    optimizer: Optimizer,
+    max_epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: int = 0,
+    monitor: str = "val/loss",
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a learning-rate scheduler by name, as a Lightning ``lr_scheduler`` config.
+
+    ``"one_cycle"`` steps every batch; the others step every epoch. ``warmup_epochs`` puts a linear
+    warm-up (from 1% of the learning rate) in front of any scheduler but ``"plateau"``.
+
+    Args:
+        name: one of :data:`SCHEDULERS`.
+        optimizer: the optimizer to schedule.
+        max_epochs: length of training, for ``"cosine"`` and ``"one_cycle"``.
+        steps_per_epoch: optimizer steps an epoch, for ``"one_cycle"``.
+        warmup_epochs: epochs of linear warm-up.
+        monitor: metric that ``"plateau"`` watches.
+        options: further keyword arguments of the torch scheduler (``step_size``, ``gamma``, ...).
+
+    Raises:
+        ValueError: for an unknown name, or a warm-up in front of ``"plateau"``.
+
+    Example:
+        >>> opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+        >>> cfg = build_scheduler("cosine", opt, max_epochs=10, steps_per_epoch=5)
+        >>> type(cfg["scheduler"]).__name__, cfg["interval"]
+        ('CosineAnnealingLR', 'epoch')
+    """
+    check_choice("scheduler", name, SCHEDULERS)
+    check_positive("warmup_epochs", warmup_epochs, allow_zero=True)
+    opts = dict(options or {})
+    sched = torch.optim.lr_scheduler
+    interval = "epoch"
+    span = max(max_epochs - warmup_epochs, 1)
+    scheduler: LRScheduler | sched.ReduceLROnPlateau
+    if name == "step":
+        scheduler = sched.StepLR(optimizer, **{"step_size": max(span // 3, 1), "gamma": 0.1, **opts})
+    elif name == "multistep":
+        scheduler = sched.MultiStepLR(optimizer, **{"milestones": [span // 2, span * 3 // 4], "gamma": 0.1, **opts})
+    elif name == "exponential":
+        scheduler = sched.ExponentialLR(optimizer, **{"gamma": 0.9, **opts})
+    elif name == "cosine":
+        scheduler = sched.CosineAnnealingLR(optimizer, **{"T_max": span, **opts})
+    elif name == "cosine_warm_restarts":
+        scheduler = sched.CosineAnnealingWarmRestarts(optimizer, **{"T_0": max(span // 4, 1), **opts})
+    elif name == "one_cycle":
+        interval = "step"
+        max_lr = [g["lr"] for g in optimizer.param_groups]
+        scheduler = sched.OneCycleLR(
+            optimizer, **{"max_lr": max_lr, "total_steps": max(max_epochs * steps_per_epoch, 1), **opts}
+        )
+    else:
+        if warmup_epochs:
+            raise ValueError("scheduler='plateau' cannot follow a warm-up; set warmup_epochs=0.")
+        scheduler = sched.ReduceLROnPlateau(optimizer, **{"patience": 2, "factor": 0.5, **opts})
+        return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}
+    if warmup_epochs:
+        if interval == "step":
+            raise ValueError("scheduler='one_cycle' has its own warm-up; set warmup_epochs=0.")
+        warm = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warmup_epochs)
+        scheduler = sched.SequentialLR(optimizer, [warm, scheduler], milestones=[warmup_epochs])
+    return {"scheduler": scheduler, "interval": interval}

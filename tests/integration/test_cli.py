@@ -1,0 +1,108 @@
+"""The ``lightning-cnn`` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lightning_cnn.cli import CNNCli
+
+QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def run_cli(*args: str) -> CNNCli:
+    return CNNCli(args=list(args))
+
+
+def test_console_script_and_module_help_list_model_and_data_options():
+    exe = Path(sys.executable).with_name("lightning-cnn")
+    top = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
+    fit = subprocess.run(
+        [sys.executable, "-m", "lightning_cnn", "fit", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for text in (top, fit):
+        assert "SimpleCNN: num_classes, in_channels, channels, kernel_size" in text
+        assert "DigitsDataModule: batch_size, val_fraction, test_fraction, split_seed" in text
+    assert "--model CONFIG | CLASS_PATH_OR_NAME" in fit and "--trainer.max_epochs" in fit
+
+
+def test_model_help_lists_valid_choices():
+    out = subprocess.run(
+        [sys.executable, "-m", "lightning_cnn", "fit", "--model.help", "SimpleCNN"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "{relu,relu6,leaky_relu,elu,selu,celu,gelu,silu,mish,hardswish,softplus,tanh,sigmoid,prelu,identity}" in out
+    assert "{max,avg,fractional_max,none}" in out
+    assert "sparse_adam" in out and "lbfgs" in out
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "listed"),
+    [
+        ("--model.activation", "relux", "leaky_relu"),
+        ("--model.pool", "maxx", "fractional_max"),
+        ("--model.norm", "batchnorm", "instance"),
+        ("--model.optimizer", "adamm", "rmsprop"),
+        ("--model.loss", "crossentropy", "pseudo_huber"),
+    ],
+)
+def test_bad_choice_fails_before_training_and_lists_the_choices(in_tmp, capsys, option, value, listed):
+    with pytest.raises(SystemExit) as err:
+        run_cli("fit", option, value, *QUICK)
+    assert err.value.code != 0
+    message = capsys.readouterr().err
+    assert value in message and listed in message
+    assert not (in_tmp / "runs").exists()  # nothing was trained or written
+
+
+def test_print_config_round_trip(in_tmp, capsys):
+    with pytest.raises(SystemExit) as err:
+        run_cli("fit", "--model.channels", "[8, 16]", "--print_config")
+    assert err.value.code == 0
+    cfg_text = capsys.readouterr().out
+    cfg = yaml.safe_load(cfg_text)
+    assert cfg["model"]["class_path"] == "lightning_cnn.SimpleCNN"
+    assert cfg["model"]["init_args"]["channels"] == [8, 16]
+    (in_tmp / "cfg.yaml").write_text(cfg_text)
+    cli = run_cli("fit", "-c", "cfg.yaml", *QUICK, *QUIET)
+    assert cli.trainer.current_epoch == 1
+    assert cli.model.hparams["channels"] == [8, 16]
+
+
+def test_data_links_into_model(in_tmp):
+    cli = run_cli("fit", "--data.rgb", "true", "--data.image_size", "16", *QUICK, *QUIET)
+    assert cli.model.hparams["in_channels"] == 3
+    assert cli.model.hparams["num_classes"] == 10
+
+
+def test_default_run_reaches_099_and_test_ckpt_reproduces_it(in_tmp):
+    """What `make run` does: train the defaults, test the best checkpoint; then test it in a new CLI."""
+    cli = run_cli("fit", "--test_after_fit", "true", *QUIET)
+    assert cli.test_results is not None
+    metrics = cli.test_results[0]
+    print(f"default run test metrics: {metrics}")
+    assert metrics["test/acc"] >= 0.99
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert best.name == "best.ckpt" and best.is_file()
+    assert (best.parent / "last.ckpt").is_file()
+    ckpt = torch.load(best, weights_only=True)
+    assert ckpt["hyper_parameters"]["num_classes"] == 10
+
+    again = run_cli("test", "--ckpt_path", str(best), *QUIET)
+    for key, value in metrics.items():
+        assert again.trainer.callback_metrics[key].item() == pytest.approx(value, abs=1e-6), key
+
+
+def test_test_with_a_different_split_is_refused(in_tmp):
+    cli = run_cli("fit", *QUICK, *QUIET)
+    best = cli.trainer.checkpoint_callback.best_model_path
+    with pytest.raises(ValueError, match="trained with split_seed=0, but this DigitsDataModule has split_seed=1"):
+        run_cli("test", "--ckpt_path", best, "--data.split_seed", "1", *QUIET)

@@ -1,20 +1,22 @@
 """lightning_cnn: configurable, tested PyTorch Lightning pieces for training CNN image classifiers."""
 
-from lightning_cnn.data import ClassifierDataModule, DigitsDataModule, stratified_split
-from lightning_cnn.losses import build_loss
-from lightning_cnn.models import ClassifierModule, SimpleCNN
-from lightning_cnn.optim import build_optimizer, build_scheduler
+from lightning_cnn import callbacks, data, models
+from lightning_cnn.callbacks import *  # noqa: F403
+from lightning_cnn.data import *  # noqa: F403
+from lightning_cnn.losses import build_loss  # noqa: F401
+from lightning_cnn.models import *  # noqa: F403
+from lightning_cnn.optim import build_optimizer, build_scheduler  # noqa: F401
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ClassifierDataModule",
-    "ClassifierModule",
-    "DigitsDataModule",
-    "SimpleCNN",
-    "__version__",
-    "build_loss",
-    "build_optimizer",
-    "build_scheduler",
-    "stratified_split",
-]
+__all__ = sorted(
+    [
+        "__version__",
+        "build_loss",
+        "build_optimizer",
+        "build_scheduler",
+        *callbacks.__all__,
+        *data.__all__,
+        *models.__all__,
+    ]
+)

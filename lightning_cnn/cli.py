@@ -6,6 +6,7 @@ import inspect
 import sys
 import time
 from argparse import RawDescriptionHelpFormatter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ class CNNCli(LightningCLI):
             help="After fit, test the best checkpoint and print where it and the logs are.",
         )
 
-    test_results: list[dict[str, float]] | None = None
+    test_results: list[Mapping[str, float]] | None = None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Build the trainer, with a rich progress bar unless one is given or progress bars are off."""

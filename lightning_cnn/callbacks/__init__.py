@@ -1,3 +1,16 @@
 """Callbacks that work in any Lightning Trainer with any classifier LightningModule."""
 
-__all__: list[str] = []
+from lightning_cnn.callbacks.early_stopping import EarlyStopping
+from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
+from lightning_cnn.callbacks.snapshot import SnapshotBest
+from lightning_cnn.callbacks.snapshot_ensemble import SnapshotEnsemble, cyclic_cosine_lr
+from lightning_cnn.callbacks.tta import TestTimeAugmentation
+
+__all__ = [
+    "EarlyStopping",
+    "EnsembleEvaluation",
+    "SnapshotBest",
+    "SnapshotEnsemble",
+    "TestTimeAugmentation",
+    "cyclic_cosine_lr",
+]

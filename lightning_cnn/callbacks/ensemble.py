@@ -1,0 +1,418 @@
+"""Ensemble evaluation: run several trained models on the batches the trainer already loads."""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+from torch.func import functional_call, stack_module_state
+from typing_extensions import override
+
+from lightning_cnn._validation import check_choice
+from lightning_cnn.callbacks.tta import (
+    ViewName,
+    _forward_context,
+    _labels,
+    _replace_outputs,
+    _Scores,
+    _split_batch,
+    make_views,
+)
+from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
+
+__all__ = ["EnsembleEvaluation", "expand_checkpoints", "load_member"]
+
+Stage = Literal["val", "test", "predict"]
+_STAGES = ("val", "test", "predict")
+
+
+def expand_checkpoints(specs: str | Sequence[str]) -> list[str]:
+    """Expand checkpoint paths, glob patterns and folders (their ``*.ckpt``, sorted) into file paths.
+
+    Args:
+        specs: paths, patterns or folders.
+
+    Raises:
+        FileNotFoundError: naming each entry that matches no checkpoint file.
+
+    Example:
+        >>> expand_checkpoints([])
+        []
+    """
+    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
+    paths: list[str] = []
+    for spec in specs:
+        spec = os.fspath(spec)
+        if os.path.isdir(spec):
+            found = sorted(str(p) for p in Path(spec).rglob("*.ckpt"))
+        elif glob.has_magic(spec):
+            found = sorted(glob.glob(spec, recursive=True))
+        else:
+            found = [spec] if os.path.isfile(spec) else []
+        if not found:
+            raise FileNotFoundError(f"Expected checkpoint files at {spec!r} (a path, glob or folder), but found none.")
+        paths.extend(p for p in found if p not in paths)
+    return paths
+
+
+def _import_class(path: str) -> type:
+    module_name, _, name = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"Expected a class path such as 'my_package.MyModel', but got {path!r}.")
+    cls = getattr(importlib.import_module(module_name), name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"{path!r} names no class (module {module_name!r} has no class {name!r}).")
+    return cls
+
+
+def load_member(path: str, member_class: str | type | None = None, fallback: type | None = None) -> nn.Module:
+    """Rebuild a module from a Lightning checkpoint, read with ``torch.load(weights_only=True)``.
+
+    The class is ``member_class`` when given, else the checkpoint's ``hyper_parameters["_class_path"]``
+    (saved by LightningCLI), else ``fallback``; it is built from the saved hyperparameters and gets the
+    saved ``state_dict``. The module is returned in eval mode, on the CPU.
+
+    Args:
+        path: checkpoint file.
+        member_class: a class or its import path.
+        fallback: the class to use when neither names one (e.g. the running module's).
+
+    Raises:
+        ValueError: when no class is known.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    hparams.pop("_instantiator", None)
+    class_path = hparams.pop("_class_path", None)
+    cls: type | None
+    if member_class is not None:
+        cls = _import_class(member_class) if isinstance(member_class, str) else member_class
+    elif class_path is not None:
+        cls = _import_class(class_path)
+    else:
+        cls = fallback
+    if cls is None:
+        raise ValueError(f"The checkpoint {path!r} names no class: pass member_class='package.Class'.")
+    module = cls(**hparams)
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()
+
+
+def _same_architecture(members: Sequence[nn.Module]) -> bool:
+    first = members[0]
+    shapes = {k: (v.shape, v.dtype) for k, v in first.state_dict().items()}
+    for m in members[1:]:
+        if type(m) is not type(first):
+            return False
+        if {k: (v.shape, v.dtype) for k, v in m.state_dict().items()} != shapes:
+            return False
+    return True
+
+
+class EnsembleEvaluation(Callback):
+    """Evaluate an ensemble of trained models on the batches the trainer already loads.
+
+    Members come from checkpoint paths, glob patterns or folders of snapshots (``checkpoints``), from
+    modules in memory (``members``), and — with ``include_module=True`` — the module under test itself
+    (e.g. the one ``lightning-cnn test --ckpt_path a.ckpt`` restored; a checkpoint equal to the trainer's
+    ``ckpt_path`` is not loaded twice). Members may be of different classes (see :func:`load_member`).
+    They are moved to the module's device once, kept in eval mode, and run in ``on_*_batch_end`` on the
+    batch the trainer already has (so data is loaded and normalized once).
+
+    Logged (``{stage}`` is ``val`` or ``test``): ``member{i}_acc`` and ``member{i}_nll`` of each member,
+    ``member_mean_acc``, ``member_mean_nll``, the mean-probability ensemble's ``ensemble_acc``,
+    ``ensemble_nll`` and ``ensemble_ece``, the majority vote's ``ensemble_vote_acc``, and the accuracy gain
+    of the ensemble over the best and the mean member, ``ensemble_gain_vs_best`` and
+    ``ensemble_gain_vs_mean``. All are torchmetrics objects owned by the callback, synced across ranks.
+    In predict, the ensemble's probabilities replace a ``[B, num_classes]`` output of ``predict_step`` and
+    are kept in :attr:`predictions`.
+
+    When every member has the same class and parameter shapes, a vectorized path runs them as one call
+    (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``; BatchNorm in eval mode works).
+    ``vectorize=None`` uses it on CUDA only: on a CPU a plain loop measured as fast or faster.
+
+    Args:
+        checkpoints: checkpoint files, glob patterns or folders.
+        members: modules in memory.
+        include_module: make the running module the first member.
+        member_class: class (import path) of the checkpoint members; ``None``: the checkpoint's
+            ``_class_path``, else the running module's class.
+        merge: how the ensemble's probability is formed: ``"mean"`` (of probabilities) or ``"gmean"``.
+        vectorize: use the vectorized path; ``None``: on CUDA when the members share an architecture.
+        views: test-time augmentation of every member (see
+            :func:`~lightning_cnn.callbacks.tta.make_views`); the default ``("identity",)`` is none.
+        view_merge: how each member's views are merged before the members are.
+        stages: loops to run in.
+        batch_to_input: a function from a batch to ``(images, labels or None)``.
+
+    Raises:
+        ValueError: for an unknown merge mode or stage.
+
+    Example:
+        >>> nets = [nn.Sequential(nn.Flatten(), nn.Linear(16, 3)) for _ in range(3)]
+        >>> ens = EnsembleEvaluation(members=nets, include_module=False)
+        >>> ens.member_logits(torch.randn(2, 1, 4, 4)).shape
+        torch.Size([3, 2, 3])
+    """
+
+    def __init__(
+        self,
+        checkpoints: str | Sequence[str] | None = None,
+        members: Sequence[nn.Module] | None = None,
+        include_module: bool = True,
+        member_class: str | None = None,
+        merge: Literal["mean", "gmean"] = "mean",
+        vectorize: bool | None = None,
+        views: Sequence[ViewName] = ("identity",),
+        view_merge: MergeMode = "mean",
+        stages: Sequence[Stage] = ("test", "predict"),
+        batch_to_input: Callable[[Any], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+    ) -> None:
+        super().__init__()
+        check_choice("merge", merge, ("mean", "gmean"))
+        check_choice("view_merge", view_merge, MERGE_MODES)
+        self.view_names = (views,) if isinstance(views, str) else tuple(views)
+        self.views = make_views(self.view_names)
+        self.view_merge = view_merge
+        stage_names: tuple[str, ...] = (stages,) if isinstance(stages, str) else tuple(stages)
+        for stage in stage_names:
+            check_choice("stages", stage, _STAGES)
+        self.checkpoints = [checkpoints] if isinstance(checkpoints, str) else list(checkpoints or [])
+        self._given = [m.eval() for m in (members or [])]
+        self.include_module = include_module
+        self.member_class = member_class
+        self.merge = merge
+        self.vectorize = vectorize
+        self.stages = stage_names
+        self._batch_to_input = batch_to_input
+        self._loaded: list[nn.Module] | None = None  # checkpoint members, loaded once
+        self._module: nn.Module | None = None  # the running module, when it is a member
+        self._stacked: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
+        self._scores: dict[str, dict[str, _Scores]] = {}
+        self.checkpoint_paths: list[str] = []
+        self.predictions: list[torch.Tensor] = []
+        if not self.checkpoints and not self._given and not include_module:
+            raise ValueError("The ensemble has no members: pass checkpoints, members or include_module=True.")
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(checkpoints=self.checkpoints, include_module=self.include_module)
+
+    @property
+    def members(self) -> list[nn.Module]:
+        """The members in order: the running module (when included), checkpoints, modules in memory."""
+        own = [self._module] if self._module is not None else []
+        return own + (self._loaded or []) + self._given
+
+    # ------------------------------------------------------------------ overridable pieces
+    def batch_to_input(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(images, labels or None)`` of a batch; override for other batch shapes."""
+        if self._batch_to_input is not None:
+            return self._batch_to_input(batch)
+        return _split_batch(batch)
+
+    def forward(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Logits of one member for images ``x``."""
+        return member(x)
+
+    # ------------------------------------------------------------------ members
+    def _prepare(self, trainer: pl.Trainer | None, module: nn.Module | None) -> None:
+        """Load checkpoint members once; move every member to the module's device; stack for vmap."""
+        if self._loaded is None:
+            paths = expand_checkpoints(self.checkpoints) if self.checkpoints else []
+            running = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+            if self.include_module and running:
+                paths = [p for p in paths if not _same_file(p, running)]
+            self.checkpoint_paths = paths
+            fallback = type(module) if module is not None else None
+            self._loaded = [load_member(p, self.member_class, fallback) for p in paths]
+        self._module = module if self.include_module else None
+        device = _device_of(module) if module is not None else torch.device("cpu")
+        for m in (self._loaded or []) + self._given:
+            m.to(device).eval()
+        self._stacked = None
+        if self._use_vmap(device):
+            params, buffers = stack_module_state(self.members)  # type: ignore[arg-type]
+            self._stacked = (params, buffers)
+
+    def _use_vmap(self, device: torch.device) -> bool:
+        members = self.members
+        if len(members) < 2:
+            return False
+        wanted = device.type == "cuda" if self.vectorize is None else self.vectorize
+        if not wanted:
+            return False
+        same = _same_architecture(members)
+        if self.vectorize and not same:
+            raise ValueError("vectorize=True needs members of one class with equal parameter shapes.")
+        return same
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every member for images ``[B, C, H, W]``, stacked as ``[M, B, C]``."""
+        if self._loaded is None:
+            self._prepare(None, None)
+        members = self.members
+        if not members:
+            raise RuntimeError("The ensemble has no members yet: it loads them when a loop starts.")
+        with torch.no_grad():
+            if self._stacked is not None:
+                params, buffers = self._stacked
+                base = members[0]
+
+                def call(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], inp: torch.Tensor) -> torch.Tensor:
+                    return functional_call(base, (p, b), (inp,))
+
+                return torch.vmap(call, in_dims=(0, 0, None))(params, buffers, x)
+            return torch.stack([self.forward(m, x) for m in members])
+
+    # ------------------------------------------------------------------ hooks
+    @override
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if "val" in self.stages:
+            self._prepare(trainer, pl_module)
+
+    @override
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if "test" in self.stages:
+            self._prepare(trainer, pl_module)
+
+    @override
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if "predict" in self.stages:
+            self._prepare(trainer, pl_module)
+        self.predictions = []
+
+    def _streams(self, stage: str, m: int, num_classes: int, device: torch.device) -> dict[str, _Scores]:
+        streams = self._scores.get(stage)
+        if streams is None or len(streams) != m + 2:
+            streams = {f"member{i}": _Scores(num_classes, ece=False) for i in range(m)}
+            streams["ensemble"] = _Scores(num_classes)
+            streams["ensemble_vote"] = _Scores(num_classes, ece=False)
+            self._scores[stage] = streams
+        for s in streams.values():
+            s.to(device)
+        return streams
+
+    def _on_batch(self, trainer: pl.Trainer, batch: Any, stage: str) -> torch.Tensor:
+        x, y = self.batch_to_input(batch)
+        with _forward_context(trainer):
+            if len(self.views) == 1 and self.views[0].name == "identity":
+                logits = self.member_logits(x).float()
+            else:  # [K, M, B, C] -> per member, merge its K views: log-probabilities [M, B, C]
+                per_view = torch.stack([self.member_logits(view(x)).float() for view in self.views])
+                logits = torch.stack([merge_log_probs(v, self.view_merge) for v in per_view.unbind(1)])
+        merged = merge_log_probs(logits, self.merge)
+        if y is not None and stage != "predict":
+            labels = _labels(y)
+            streams = self._streams(stage, logits.shape[0], logits.shape[-1], logits.device)
+            for i, member in enumerate(logits):
+                streams[f"member{i}"].update(member.log_softmax(-1), labels)
+            streams["ensemble"].update(merged, labels)
+            streams["ensemble_vote"].update(merge_log_probs(logits, "vote"), labels)
+        return merged
+
+    def _on_epoch_end(self, module: pl.LightningModule, stage: str) -> None:
+        streams = self._scores.get(stage)
+        if streams is None or stage not in self.stages:
+            return
+        values: dict[str, torch.Tensor] = {}
+        member_acc, member_nll = [], []
+        for name, scores in streams.items():
+            result = scores.compute()
+            if name == "ensemble_vote":
+                values["ensemble_vote_acc"] = result["acc"]
+                continue
+            for metric, value in result.items():
+                values[f"{name}_{metric}"] = value
+            if name.startswith("member"):
+                member_acc.append(result["acc"])
+                member_nll.append(result["nll"])
+        accs, nlls = torch.stack(member_acc), torch.stack(member_nll)
+        values["member_mean_acc"] = accs.mean()
+        values["member_mean_nll"] = nlls.mean()
+        values["ensemble_gain_vs_best"] = values["ensemble_acc"] - accs.max()
+        values["ensemble_gain_vs_mean"] = values["ensemble_acc"] - accs.mean()
+        for name, value in values.items():
+            module.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, sync_dist=False)
+        for scores in streams.values():
+            scores.reset()
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "val" in self.stages and not trainer.sanity_checking:
+            self._on_batch(trainer, batch, "val")
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._on_epoch_end(pl_module, "val")
+
+    @override
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "test" in self.stages:
+            self._on_batch(trainer, batch, "test")
+
+    @override
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._on_epoch_end(pl_module, "test")
+
+    @override
+    def on_predict_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "predict" not in self.stages:
+            return
+        probs = self._on_batch(trainer, batch, "predict").exp()
+        _replace_outputs(outputs, probs)
+        self.predictions.append(probs.cpu())
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Do not hold the running module (or its stacked copy) after the loop.
+        self._module = None
+        self._stacked = None
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    device = getattr(module, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,120 @@
+"""Test-time augmentation views and the callback's math, without a Trainer."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lightning_cnn.callbacks.tta import VIEW_NAMES, TestTimeAugmentation, make_views
+
+INVERTIBLE = ["identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "d4", "flips"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), h=st.integers(1, 9), w=st.integers(1, 9), name=st.sampled_from(INVERTIBLE))
+def test_each_invertible_view_then_its_inverse_is_the_identity(seed, h, w, name):
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    before = x.clone()
+    for view in make_views([name]):
+        assert view.invertible
+        assert torch.equal(view.inverse(view(x)), x), view.name
+    assert torch.equal(x, before)  # no view mutates its input
+
+
+def test_views_that_drop_pixels_have_no_inverse_and_keep_the_shape():
+    x = torch.randn(2, 1, 8, 6)
+    views = make_views(["shifts", "zoom_in", "zoom_out", "ten_crop"])
+    assert len(views) == 5 + 2 + 10
+    for view in views[1:]:
+        assert not view.invertible
+        assert view(x).shape == x.shape, view.name
+        with pytest.raises(NotImplementedError, match="has no inverse"):
+            view.inverse(x)
+
+
+def test_views_do_what_their_names_say():
+    x = torch.arange(9.0).view(1, 1, 3, 3)
+    by_name = {v.name: v for v in make_views(["d4", "shifts", "five_crop"], crop_fraction=2 / 3)}
+    assert by_name["hflip"](x)[0, 0, 0].tolist() == [2, 1, 0]
+    assert by_name["vflip"](x)[0, 0, :, 0].tolist() == [6, 3, 0]
+    assert by_name["rot90"](x)[0, 0, 0].tolist() == [2, 5, 8]  # counter-clockwise
+    assert by_name["shift_right"](x)[0, 0, 0].tolist() == [0, 0, 1]
+    assert by_name["shift_down"](x)[0, 0, :, 2].tolist() == [0, 2, 5]
+    assert by_name["shift_left"](x)[0, 0, 0].tolist() == [1, 2, 0]
+    top_left = x[..., :2, :2]
+    resized = nn.functional.interpolate(top_left, size=(3, 3), mode="bilinear", align_corners=False)
+    assert torch.equal(by_name["crop_tl"](x), resized)
+
+
+def test_unknown_view_and_bad_amounts_raise():
+    with pytest.raises(
+        ValueError, match=r"Expected views to be one of .*'hflip'.*but got 'hlfip'. Did you mean 'hflip'"
+    ):
+        TestTimeAugmentation(views=("identity", "hlfip"))
+    with pytest.raises(ValueError, match="Expected merge to be one of"):
+        TestTimeAugmentation(merge="average")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Expected zoom to be in"):
+        TestTimeAugmentation(views=("zoom_in",), zoom=1.5)
+    with pytest.raises(ValueError, match="Expected stages to be one of"):
+        TestTimeAugmentation(stages=("fit",))  # type: ignore[arg-type]
+    assert set(VIEW_NAMES) >= {"five_crop", "ten_crop", "rot270"}
+
+
+def _fixed_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 5)).eval()
+
+
+def test_mean_of_flips_equals_a_hand_computation():
+    model, x = _fixed_model(), torch.randn(3, 1, 6, 6)
+    tta = TestTimeAugmentation(views=("identity", "hflip", "vflip"), merge="mean")
+    with torch.no_grad():
+        expected = (model(x).softmax(-1) + model(x.flip(-1)).softmax(-1) + model(x.flip(-2)).softmax(-1)) / 3
+    torch.testing.assert_close(tta.merged_log_probs(model, x).exp(), expected)
+
+
+@pytest.mark.parametrize("max_batch", [None, 2, 3, 7, 100])
+def test_batched_chunked_and_looped_forwards_agree(max_batch):
+    model, x = _fixed_model(), torch.randn(4, 1, 6, 6)
+    reference = TestTimeAugmentation(views=("d4",), batched=False).view_logits(model, x)
+    assert reference.shape == (8, 4, 5)
+    for batched in (True, False):
+        tta = TestTimeAugmentation(views=("d4",), batched=batched, max_batch=max_batch)
+        torch.testing.assert_close(tta.view_logits(model, x), reference)
+
+
+def test_non_square_rotations_are_batched_by_shape():
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4, 3)).eval()
+    x = torch.randn(2, 1, 4, 6)
+    a = TestTimeAugmentation(views=("d4",), batched=True).view_logits(model, x)
+    b = TestTimeAugmentation(views=("d4",), batched=False).view_logits(model, x)
+    torch.testing.assert_close(a, b)
+
+
+def test_monte_carlo_dropout_is_seeded_and_restores_eval_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.Dropout(0.5), nn.Linear(32, 3)).eval()
+    x = torch.randn(5, 1, 4, 4)
+    tta = TestTimeAugmentation(views=("identity",), mc_dropout=6)
+    assert tta.num_views == 6
+    a, b = tta.view_logits(model, x, seed=1), tta.view_logits(model, x, seed=1)
+    assert a.shape == (6, 5, 3) and torch.equal(a, b)
+    assert not torch.allclose(a[0], a[1])  # dropout was on
+    assert not torch.equal(a, tta.view_logits(model, x, seed=2))
+    assert not model[2].training
+    with torch.no_grad():
+        plain = model(x)
+    torch.testing.assert_close(TestTimeAugmentation(views=("identity",)).view_logits(model, x)[0], plain)
+
+
+def test_callback_pickles_for_spawned_processes():
+    tta = TestTimeAugmentation(views=("d4", "shifts", "ten_crop", "zoom_in"))
+    clone = pickle.loads(pickle.dumps(tta))
+    x = torch.randn(1, 1, 5, 5)
+    for a, b in zip(tta.views, clone.views, strict=True):
+        assert torch.equal(a(x), b(x))

@@ -1,6 +1,7 @@
 """lightning_cnn: configurable, tested PyTorch Lightning pieces for training CNN image classifiers."""
 
 from lightning_cnn import callbacks, data, models
+from lightning_cnn import functional as functional
 from lightning_cnn.callbacks import *  # noqa: F403
 from lightning_cnn.data import *  # noqa: F403
 from lightning_cnn.losses import build_loss  # noqa: F401
@@ -15,6 +16,7 @@ __all__ = sorted(
         "build_loss",
         "build_optimizer",
         "build_scheduler",
+        "functional",
         *callbacks.__all__,
         *data.__all__,
         *models.__all__,

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn.data import ClassifierDataModule, DigitsDataModule
-from lightning_cnn.models import ClassifierModule, SimpleCNN
+from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 
 __all__ = ["CNNCli", "main"]
 
@@ -47,8 +47,25 @@ def _catalogue() -> str:
     return "\n".join(lines)
 
 
-_MODELS: tuple[type, ...] = (SimpleCNN,)
+_MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
 _DATA: tuple[type, ...] = (DigitsDataModule,)
+
+
+# Short names that Lightning uses too: on the command line they mean ours.
+_CALLBACK_ALIASES = {"EarlyStopping": "lightning_cnn.EarlyStopping"}
+
+
+def _expand_short_callback_names(argv: list[str]) -> list[str]:
+    """Make ``--trainer.callbacks+=EarlyStopping`` mean ours: jsonargparse refuses a short name two classes share."""
+    out: list[str] = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key.startswith("--trainer.callbacks") and value in _CALLBACK_ALIASES:
+            arg = f"{key}={_CALLBACK_ALIASES[value]}"
+        elif not eq and arg in _CALLBACK_ALIASES and out and out[-1].startswith("--trainer.callbacks"):
+            arg = _CALLBACK_ALIASES[arg]
+        out.append(arg)
+    return out
 
 
 class CNNCli(LightningCLI):
@@ -106,6 +123,13 @@ class CNNCli(LightningCLI):
         )
 
     test_results: list[Mapping[str, float]] | None = None
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        if args is None or isinstance(args, (list, tuple)):
+            argv = list(sys.argv[1:] if args is None else args)
+            self.config = parser.parse_args(_expand_short_callback_names(argv))
+        else:
+            super().parse_arguments(parser, args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Build the trainer, with a rich progress bar unless one is given or progress bars are off."""

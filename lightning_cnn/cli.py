@@ -17,7 +17,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
-from lightning_cnn.data import ClassifierDataModule, DigitsDataModule
+from lightning_cnn.data import (
+    ArrayDataModule,
+    ClassifierDataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    TorchvisionDataModule,
+)
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 
 __all__ = ["CNNCli", "main"]
@@ -48,7 +54,7 @@ def _catalogue() -> str:
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-_DATA: tuple[type, ...] = (DigitsDataModule,)
+_DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
 
 
 # Short names that Lightning uses too: on the command line they mean ours.

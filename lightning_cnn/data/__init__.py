@@ -1,7 +1,38 @@
-"""LightningDataModules: sources, splits and normalization."""
+"""LightningDataModules: sources, splits, normalization and augmentation."""
 
+from lightning_cnn.data.augment import (
+    AUGMENTATIONS,
+    PRESETS,
+    BatchAugmentation,
+    BatchTransform,
+    build_augmentation,
+    resolve_augment_on,
+)
 from lightning_cnn.data.datamodule import ClassifierDataModule
-from lightning_cnn.data.sources import DigitsDataModule
+from lightning_cnn.data.preview import AugmentationPreview, save_augmentation_preview
+from lightning_cnn.data.sources import (
+    ArrayDataModule,
+    BadImageError,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    TorchvisionDataModule,
+)
 from lightning_cnn.data.splits import stratified_split
 
-__all__ = ["ClassifierDataModule", "DigitsDataModule", "stratified_split"]
+__all__ = [
+    "AUGMENTATIONS",
+    "ArrayDataModule",
+    "AugmentationPreview",
+    "BadImageError",
+    "BatchAugmentation",
+    "BatchTransform",
+    "ClassifierDataModule",
+    "DigitsDataModule",
+    "ImageFolderDataModule",
+    "PRESETS",
+    "TorchvisionDataModule",
+    "build_augmentation",
+    "resolve_augment_on",
+    "save_augmentation_preview",
+    "stratified_split",
+]

@@ -1,8 +1,11 @@
-"""The DataModule base that every source shares: split, normalization, loaders."""
+"""The DataModule base that every source shares: split, normalization, augmentation, loaders."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,36 +15,74 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn.data.augment import AugmentOn, AugmentSpec, BatchAugmentation, build_augmentation, resolve_augment_on
 from lightning_cnn.data.splits import stratified_split
 
 __all__ = ["ClassifierDataModule", "NormalizeName"]
 
 NormalizeName = Literal["dataset", "instance", "none"]
 _NORMALIZE = ("dataset", "instance", "none")
+_AUGMENT_ON = ("cpu", "device", "auto")
+SPLIT_FILE = "splits.json"
+
+
+class _Augmented(Dataset):
+    """A dataset whose images pass through a per-sample transform (runs in the loader workers)."""
+
+    def __init__(self, dataset: Dataset, transform: Any) -> None:
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        x, y = self.dataset[index]
+        return self.transform(x), y
+
+
+def split_digest(split: dict[str, np.ndarray]) -> str:
+    """A short fingerprint of a split's indices (to check that a resumed run uses the same split)."""
+    h = hashlib.sha256()
+    for key in ("train", "val", "test"):
+        h.update(key.encode())
+        h.update(np.asarray(split[key], dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 
 class ClassifierDataModule(pl.LightningDataModule):
     """Shared logic of every image-classification DataModule.
 
     A source subclass implements :meth:`labels` (class index of every sample, cheap: no image decoded)
-    and :meth:`make_dataset` (a dataset of ``(image, label)`` for given indices). This base computes a
-    seeded stratified split once (identical on every rank), builds only the datasets a stage needs (the
-    test set is built in the ``test`` stage only), computes normalization statistics from the training
-    split, and normalizes each batch after it reaches the device.
+    and :meth:`make_dataset` (a dataset of ``(image, label)`` for given indices), and, when it has an
+    explicit test set, :attr:`has_test_source` and :meth:`make_test_dataset`. This base computes a
+    seeded stratified split once (identical on every rank without communication: it depends only on the
+    labels, the fractions and ``split_seed``), writes it as ``splits.json`` into the trainer's log folder
+    (reused from there, and checked against the checkpoint, on resume), builds only the datasets a stage
+    needs (the test set, and an explicit test source, in the ``test`` stage only), computes normalization
+    statistics from the training split, augments training batches and normalizes each batch.
 
     Normalization: ``"dataset"`` uses per-channel mean and std of the training split (or ``mean`` and
     ``std`` when given, e.g. ImageNet's); ``"instance"`` scales each image to zero mean and unit
     variance; ``"none"`` leaves images as they are. The statistics are part of :meth:`state_dict`, so a
     checkpoint carries them to test and predict.
 
+    Augmentation (training batches only): ``augment`` is a preset name (``"light"``, ``"flips"``,
+    ``"standard"``, ``"strong"``), a list of augmentation names or a ``{name: options}`` dict (see
+    :func:`~lightning_cnn.data.augment.build_augmentation`). ``augment_on="cpu"`` runs it per sample with
+    torchvision v2 in the loader workers; ``"device"`` runs it batched after the transfer to the device,
+    with independent random parameters per sample; ``"auto"`` picks the faster one for the accelerator
+    and image size (:func:`~lightning_cnn.data.augment.resolve_augment_on`).
+
     Args:
         batch_size: samples per batch.
         val_fraction: share of each class for validation.
-        test_fraction: share of each class for the test set.
+        test_fraction: share of each class for the test set (unused when the source has its own test set).
         split_seed: seed of the split.
         normalize: ``"dataset"``, ``"instance"`` or ``"none"``.
         mean: per-channel mean to use instead of the training statistics.
         std: per-channel std to use instead of the training statistics.
+        augment: augmentation of training images: preset, list or dict, or ``None``.
+        augment_on: ``"cpu"``, ``"device"`` or ``"auto"``.
         num_workers: loader worker processes.
         pin_memory: pin host memory for faster transfers (``None``: when a GPU is used).
     """
@@ -55,6 +96,8 @@ class ClassifierDataModule(pl.LightningDataModule):
         normalize: NormalizeName = "dataset",
         mean: list[float] | None = None,
         std: list[float] | None = None,
+        augment: AugmentSpec = None,
+        augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
     ) -> None:
@@ -62,6 +105,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         check_positive("batch_size", batch_size)
         check_positive("num_workers", num_workers, allow_zero=True)
         check_choice("normalize", normalize, _NORMALIZE)
+        check_choice("augment_on", augment_on, _AUGMENT_ON)
         if (mean is None) != (std is None):
             raise ValueError("Expected mean and std to be given together, but got only one of them.")
         if std is not None and any(s <= 0 for s in std):
@@ -73,9 +117,13 @@ class ClassifierDataModule(pl.LightningDataModule):
         self.normalize = normalize
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.augmentation: BatchAugmentation | None = build_augmentation(augment)
+        self.augment_on = augment_on
+        self.augment_where: Literal["cpu", "device"] | None = None
         self._mean: torch.Tensor | None = torch.tensor(mean, dtype=torch.float32) if mean is not None else None
         self._std: torch.Tensor | None = torch.tensor(std, dtype=torch.float32) if std is not None else None
         self._split: dict[str, np.ndarray] | None = None
+        self.split_file: Path | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -83,39 +131,123 @@ class ClassifierDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ source interface
     def labels(self) -> np.ndarray:
-        """Class index of every sample of the source (train, val and test pool)."""
+        """Class index of every sample of the split pool (train, val and, without a test source, test)."""
         raise NotImplementedError
 
     def make_dataset(self, indices: np.ndarray, train: bool) -> Dataset:
-        """A dataset of ``(image [C, H, W] float, label)`` for the given sample indices."""
+        """A dataset of ``(image [C, H, W] float in [0, 1], label)`` for the given sample indices of the pool."""
+        raise NotImplementedError
+
+    @property
+    def has_test_source(self) -> bool:
+        """Whether the test set is a source of its own (then the pool splits into train and val only)."""
+        return False
+
+    def make_test_dataset(self) -> Dataset:
+        """The explicit test set (only called in the ``test`` and ``predict`` stages)."""
         raise NotImplementedError
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return len(self.class_names)
 
     @property
     def class_names(self) -> list[str]:
+        """Class names, in class-index order."""
         raise NotImplementedError
 
     @property
     def in_channels(self) -> int:
+        """Channels of the images (1 grayscale, 3 RGB)."""
         raise NotImplementedError
 
+    @property
+    def image_size(self) -> int | None:
+        """The larger side of the images the loaders give, when known."""
+        return None
+
     # ------------------------------------------------------------------ split
+    def _split_meta(self) -> dict[str, Any]:
+        labels = np.ascontiguousarray(self.labels(), dtype=np.int64)
+        return {
+            # The labels' fingerprint keeps a split file of other data (same size, same seed) from being reused.
+            "labels_digest": hashlib.sha256(labels.tobytes()).hexdigest()[:16],
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": 0.0 if self.has_test_source else self.test_fraction,
+            "test_source": self.has_test_source,
+        }
+
+    def _compute_split(self) -> dict[str, np.ndarray]:
+        test_fraction = 0.0 if self.has_test_source else self.test_fraction
+        return stratified_split(
+            self.labels(), self.val_fraction, test_fraction, self.split_seed, class_names=self.class_names
+        )
+
     @property
     def split(self) -> dict[str, np.ndarray]:
         """The train / val / test indices, computed once from the labels and ``split_seed``."""
         if self._split is None:
-            self._split = stratified_split(
-                self.labels(), self.val_fraction, self.test_fraction, self.split_seed, class_names=self.class_names
-            )
+            self._split = self._compute_split()
         return self._split
 
     def save_split(self, path: str | Path) -> None:
-        """Write the split indices as JSON."""
-        data = {k: v.tolist() for k, v in self.split.items()} | {"split_seed": self.split_seed}
-        Path(path).write_text(json.dumps(data))
+        """Write the split indices and what they were computed from as JSON (atomically)."""
+        split = self.split
+        data = self._split_meta() | {
+            "num_samples": int(sum(len(v) for v in split.values())),
+            "digest": split_digest(split),
+        }
+        data |= {k: v.tolist() for k, v in split.items()}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+    def load_split(self, path: str | Path) -> dict[str, np.ndarray]:
+        """Read a split written by :meth:`save_split`, checking that it fits this DataModule's settings."""
+        data = json.loads(Path(path).read_text())
+        for key, value in self._split_meta().items():
+            if data.get(key) != value:
+                raise ValueError(
+                    f"The split in {path} was made with {key}={data.get(key)!r}, but this {type(self).__name__}"
+                    f" has {key}={value!r}."
+                )
+        return {k: np.asarray(data[k], dtype=np.int64) for k in ("train", "val", "test")}
+
+    def _split_path(self) -> Path | None:
+        trainer = self._trainer_or_none()
+        if trainer is None:
+            return None
+        return Path(trainer.log_dir or trainer.default_root_dir) / SPLIT_FILE
+
+    def _trainer_or_none(self) -> pl.Trainer | None:
+        return getattr(self, "trainer", None)
+
+    def _prepare_split(self) -> None:
+        """Reuse ``splits.json`` of this run's folder when it fits, else compute the split; rank 0 writes it."""
+        path = self._split_path()
+        if path is None:
+            return
+        if self._split is None and path.is_file():
+            try:
+                self._split = self.load_split(path)
+            except (ValueError, KeyError, json.JSONDecodeError) as err:
+                warnings.warn(f"Not reusing {path}: {err} Computing the split again.", stacklevel=2)
+        split = self.split
+        self.split_file = path
+        trainer = self._trainer_or_none()
+        if trainer is not None and trainer.is_global_zero:
+            current = None
+            if path.is_file():
+                try:
+                    current = json.loads(path.read_text()).get("digest")
+                except (OSError, json.JSONDecodeError):
+                    current = None
+            if current != split_digest(split):
+                self.save_split(path)
 
     @property
     def class_weights(self) -> list[float]:
@@ -127,19 +259,39 @@ class ClassifierDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, stage: str) -> None:
+        self._prepare_split()
         if stage in ("fit", "validate"):
             if self.train_set is None:
-                self.train_set = self.make_dataset(self.split["train"], train=True)
+                self.train_set = self._train_dataset()
             if self.val_set is None:
                 self.val_set = self.make_dataset(self.split["val"], train=False)
-            if self.normalize == "dataset" and self._mean is None:
-                self._mean, self._std = self._train_statistics()
         elif stage in ("test", "predict"):
             if self.test_set is None:
-                self.test_set = self.make_dataset(self.split["test"], train=False)
-            if self.normalize == "dataset" and self._mean is None:
-                # A fresh process without a checkpoint: the same numbers, from the same training split.
-                self._mean, self._std = self._train_statistics()
+                if self.has_test_source:
+                    self.test_set = self.make_test_dataset()
+                else:
+                    self.test_set = self.make_dataset(self.split["test"], train=False)
+        if self.normalize == "dataset" and self._mean is None:
+            # In test: a fresh process without a checkpoint gets the same numbers from the same training split.
+            self._mean, self._std = self._train_statistics()
+
+    def _resolve_augment_on(self) -> Literal["cpu", "device"]:
+        trainer = self._trainer_or_none()
+        accelerator = "cpu"
+        if trainer is not None:
+            name = type(trainer.accelerator).__name__.lower()
+            accelerator = "cpu" if name.startswith("cpu") else name.replace("accelerator", "")
+        return resolve_augment_on(self.augment_on, accelerator, self.image_size, self.num_workers)
+
+    def _train_dataset(self) -> Dataset:
+        dataset = self.make_dataset(self.split["train"], train=True)
+        if self.augmentation is None:
+            return dataset
+        self.augment_where = self._resolve_augment_on()
+        if self.augment_where == "device":
+            return dataset
+        x, _ = dataset[0]
+        return _Augmented(dataset, self.augmentation.to_torchvision(tuple(x.shape[-2:])))
 
     def _train_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the training split, streamed in float64."""
@@ -157,12 +309,19 @@ class ClassifierDataModule(pl.LightningDataModule):
         std = (sq / total - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
         return mean.float(), std.float()
 
+    def preview_images(self, count: int = 4) -> torch.Tensor:
+        """The first ``count`` training images ``[count, C, H, W]``, before augmentation and normalization."""
+        dataset = self.make_dataset(self.split["train"][:count], train=False)
+        return torch.stack([dataset[i][0] for i in range(len(dataset))])  # type: ignore[arg-type]
+
     @property
     def mean(self) -> list[float] | None:
+        """Per-channel mean used by ``normalize="dataset"``."""
         return None if self._mean is None else self._mean.tolist()
 
     @property
     def std(self) -> list[float] | None:
+        """Per-channel std used by ``normalize="dataset"``."""
         return None if self._std is None else self._std.tolist()
 
     # ------------------------------------------------------------------ loaders
@@ -171,7 +330,8 @@ class ClassifierDataModule(pl.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders are requested.")
         pin = self.pin_memory
         if pin is None:
-            pin = self.trainer is not None and self.trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+            trainer = self._trainer_or_none()
+            pin = trainer is not None and trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -196,6 +356,14 @@ class ClassifierDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ on the device
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         x, *rest = batch
+        trainer = self._trainer_or_none()
+        if (
+            self.augmentation is not None
+            and self.augment_where == "device"
+            and trainer is not None
+            and trainer.training
+        ):
+            x = self.augmentation(x)
         return (self.normalize_images(x), *rest)
 
     def normalize_images(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,6 +393,8 @@ class ClassifierDataModule(pl.LightningDataModule):
             "split_seed": self.split_seed,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
+            "split_digest": split_digest(self.split) if self._split is not None else None,
+            "split_file": str(self.split_file) if self.split_file is not None else None,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -240,3 +410,38 @@ class ClassifierDataModule(pl.LightningDataModule):
             self._mean = torch.tensor(state_dict["mean"], dtype=torch.float32)
             self._std = torch.tensor(state_dict["std"], dtype=torch.float32)
             self._device_stats = None
+        digest = state_dict.get("split_digest")
+        if digest is not None:
+            self._restore_split(digest, state_dict.get("split_file"))
+
+    def _restore_split(self, digest: str, split_file: str | None) -> None:
+        """Use the checkpoint's split: from its ``splits.json`` when that file is still there, else recomputed."""
+        if self._split is not None and split_digest(self._split) == digest:
+            return
+        split = None
+        if split_file is not None and Path(split_file).is_file():
+            candidate = self.load_split(split_file)
+            if split_digest(candidate) == digest:
+                split = candidate
+        if split is None:
+            candidate = self._compute_split()
+            if split_digest(candidate) != digest:
+                raise ValueError(
+                    f"The checkpoint's split (digest {digest}) is not the one this {type(self).__name__} computes"
+                    f" now, and its split file {split_file!r} is missing or different: the data changed since"
+                    " training. Restore the data, or start a new run."
+                )
+            split = candidate
+        rebuild_train, rebuild_test = self.train_set is not None, self.test_set is not None
+        self._split = split
+        self.train_set = self.val_set = self.test_set = None
+        if rebuild_train:
+            self.train_set = self._train_dataset()
+            self.val_set = self.make_dataset(split["val"], train=False)
+        if rebuild_test:
+            self.setup("test")
+        path = self._split_path()
+        trainer = self._trainer_or_none()
+        if path is not None and trainer is not None and trainer.is_global_zero:
+            self.save_split(path)
+            self.split_file = path

@@ -17,6 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn.callbacks import RunSummary, TrainingPlots
 from lightning_cnn.data import (
     ArrayDataModule,
     ClassifierDataModule,
@@ -138,12 +139,15 @@ class CNNCli(LightningCLI):
             super().parse_arguments(parser, args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Build the trainer, with a rich progress bar unless one is given or progress bars are off."""
+        """Build the trainer with a rich progress bar (unless given or bars are off), RunSummary and TrainingPlots."""
         extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(RichProgressBar())
+        for kind in (RunSummary, TrainingPlots):
+            if not any(isinstance(c, kind) for c in given):
+                extra.append(kind())
         return self._instantiate_trainer(config, extra)
 
     def before_fit(self) -> None:

@@ -2,15 +2,19 @@
 
 from lightning_cnn.callbacks.early_stopping import EarlyStopping
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
+from lightning_cnn.callbacks.plots import TrainingPlots
 from lightning_cnn.callbacks.snapshot import SnapshotBest
 from lightning_cnn.callbacks.snapshot_ensemble import SnapshotEnsemble, cyclic_cosine_lr
+from lightning_cnn.callbacks.summary import RunSummary
 from lightning_cnn.callbacks.tta import TestTimeAugmentation
 
 __all__ = [
     "EarlyStopping",
     "EnsembleEvaluation",
+    "RunSummary",
     "SnapshotBest",
     "SnapshotEnsemble",
     "TestTimeAugmentation",
+    "TrainingPlots",
     "cyclic_cosine_lr",
 ]

@@ -1,0 +1,240 @@
+"""TrainingPlots: learning curves, confusion matrix and reliability diagram as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
+
+__all__ = ["TrainingPlots", "plot_confusion_matrix", "plot_curves", "plot_reliability"]
+
+
+def _figure(width: float, height: float) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def plot_curves(history: dict[str, list[float]], path: str | Path) -> Path:
+    """Write training and validation loss and accuracy per epoch, side by side, as one PNG.
+
+    Args:
+        history: lists per key among ``train/loss``, ``val/loss``, ``train/acc``, ``val/acc``, one value per epoch.
+        path: the PNG file to write.
+
+    Returns:
+        The path written.
+    """
+    fig = _figure(10, 4)
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "acc"), strict=True):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            values = history.get(f"{split}/{metric}", [])
+            if values:
+                ax.plot(range(len(values)), values, style, label=split, markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
+        ax.set_title("Accuracy" if metric == "acc" else "Loss")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend()
+    fig.suptitle("Training and validation per epoch (a widening gap means overfitting)")
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str = "") -> Path:
+    """Write a confusion matrix (rows: true class, columns: predicted class) with counts as a PNG."""
+    k = len(class_names)
+    size = max(4.0, 0.45 * k + 2)
+    fig = _figure(size, size)
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = matrix.max() if matrix.size else 0
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                if matrix[i, j]:
+                    color = "white" if matrix[i, j] > top / 2 else "black"
+                    ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color, fontsize=8)
+    acc = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(title or f"Confusion matrix (accuracy {acc:.3f})")
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_reliability(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], path: str | Path, bins: int = 15) -> Path:
+    """Write a reliability diagram: accuracy against confidence per bin, one line per prediction kind.
+
+    Args:
+        curves: ``{name: (probabilities [N, K], targets [N])}``, e.g. plain, TTA and ensemble predictions.
+        path: the PNG file to write.
+        bins: number of equal-width confidence bins.
+    """
+    fig = _figure(5, 5)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    edges = torch.linspace(0, 1, bins + 1)
+    for name, (probs, target) in curves.items():
+        conf, pred = probs.float().max(-1)
+        correct = (pred == target).float()
+        idx = torch.bucketize(conf, edges[1:-1])
+        xs, ys = [], []
+        ece = 0.0
+        for b in range(bins):
+            mask = idx == b
+            if mask.any():
+                xs.append(conf[mask].mean().item())
+                ys.append(correct[mask].mean().item())
+                ece += mask.float().mean().item() * abs(xs[-1] - ys[-1])
+        ax.plot(xs, ys, "-o", markersize=3, label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title("Reliability diagram")
+    ax.legend(loc="upper left")
+    fig.savefig(path)
+    return Path(path)
+
+
+class TrainingPlots(Callback):
+    """Write the plots people would rather look at than read, into the run folder.
+
+    - ``curves.png`` at the end of ``fit``: training and validation loss and accuracy per epoch (from the logged
+      ``train/loss_epoch``, ``train/acc``, ``val/loss``, ``val/acc``).
+    - ``confusion_matrix.png`` and ``reliability.png`` at the end of ``test``, from the test step's outputs
+      (logits ``[B, K]``) and labels; the reliability diagram adds a line for every other callback that exposes
+      test probabilities as ``test_probabilities`` (``{name: tensor [N, K]}``).
+
+    Figures go to ``dirpath`` (default: the logger's folder, else ``default_root_dir``), and to TensorBoard when
+    that logger is used. Only rank 0 writes; test outputs are gathered from every rank.
+
+    Args:
+        dirpath: folder of the PNG files.
+        class_names: names for the confusion matrix (default: the DataModule's ``class_names``, else indices).
+
+    Example:
+        >>> TrainingPlots(dirpath="plots").dirpath
+        'plots'
+    """
+
+    def __init__(self, dirpath: str | None = None, class_names: list[str] | None = None) -> None:
+        self.dirpath = dirpath
+        self.class_names = class_names
+        self.history: dict[str, list[float]] = {}
+        self._probs: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self.written: list[Path] = []
+
+    # ------------------------------------------------------------------ where
+    def _folder(self, trainer: pl.Trainer) -> Path:
+        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _emit(self, trainer: pl.Trainer, path: Path) -> None:
+        self.written.append(path)
+        for logger in trainer.loggers:
+            experiment: Any = getattr(logger, "experiment", None)
+            if type(logger).__name__ == "TensorBoardLogger" and hasattr(experiment, "add_image"):
+                from PIL import Image
+
+                image = np.asarray(Image.open(path).convert("RGB"))
+                experiment.add_image(f"plots/{path.stem}", image, trainer.global_step, dataformats="HWC")
+
+    # ------------------------------------------------------------------ fit
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        for key, name in (("val/loss", "val/loss"), ("val/acc", "val/acc")):
+            if key in metrics:
+                self.history.setdefault(name, []).append(float(metrics[key]))
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        for key, name in (("train/loss_epoch", "train/loss"), ("train/loss", "train/loss"), ("train/acc", "train/acc")):
+            if key in metrics and len(self.history.get(name, [])) <= trainer.current_epoch:
+                self.history.setdefault(name, []).append(float(metrics[key]))
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero and self.history:
+            self._emit(trainer, plot_curves(self.history, self._folder(trainer) / "curves.png"))
+
+    # ------------------------------------------------------------------ test
+    @override
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._probs, self._targets = [], []
+
+    @override
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2:
+            return
+        target = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+        if not isinstance(target, torch.Tensor):
+            return
+        if target.is_floating_point():
+            target = target.argmax(-1)
+        self._probs.append(outputs.detach().float().softmax(-1).cpu())
+        self._targets.append(target.detach().cpu())
+
+    @override
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._probs:
+            return
+        probs, target = torch.cat(self._probs), torch.cat(self._targets)
+        if trainer.world_size > 1:
+            gathered: Any = pl_module.all_gather(probs.to(pl_module.device))
+            probs = gathered.flatten(0, 1).cpu()
+            gathered = pl_module.all_gather(target.to(pl_module.device))
+            target = gathered.flatten(0, 1).cpu()
+        if not trainer.is_global_zero:
+            return
+        k = probs.shape[1]
+        given = self.class_names or getattr(getattr(trainer, "datamodule", None), "class_names", None)
+        names = [str(n) for n in (given or range(k))][:k]
+        pred = probs.argmax(-1)
+        matrix = np.zeros((k, k), dtype=np.int64)
+        np.add.at(matrix, (target.numpy(), pred.numpy()), 1)
+        folder = self._folder(trainer)
+        self._emit(trainer, plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png"))
+        curves = {"plain": (probs, target)}
+        for callback in getattr(trainer, "callbacks", []):
+            extra = getattr(callback, "test_probabilities", None)
+            if isinstance(extra, dict):
+                for name, p in extra.items():
+                    if isinstance(p, torch.Tensor) and p.shape == probs.shape:
+                        curves[str(name)] = (p.cpu(), target)
+        self._emit(trainer, plot_reliability(curves, folder / "reliability.png"))
+
+    # ------------------------------------------------------------------ state
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": {k: list(v) for k, v in self.history.items()}}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = {k: [float(x) for x in v] for k, v in state_dict.get("history", {}).items()}

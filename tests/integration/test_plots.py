@@ -1,0 +1,70 @@
+"""Plots and the run summary: produced by a real run, opened and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+from PIL import Image
+
+from lightning_cnn import DigitsDataModule, RunSummary, SimpleCNN, TrainingPlots
+
+
+def assert_real_png(path: Path, min_size: tuple[int, int] = (300, 300)) -> None:
+    assert path.is_file(), path
+    image = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    assert image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1], image.shape
+    assert image.std() > 10, f"{path.name} looks blank"
+    assert (image < 128).mean() > 0.005, f"{path.name} has almost nothing drawn"
+
+
+def test_training_plots_and_summary(fast_trainer, tmp_path, capsys):
+    pl.seed_everything(0)
+    plots, summary = TrainingPlots(dirpath=str(tmp_path / "plots")), RunSummary()
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [plots, summary]}, max_epochs=3)
+    model, dm = SimpleCNN(channels=(8, 16), dropout=0.1), DigitsDataModule()
+    trainer.fit(model, dm)
+    trainer.test(model, dm, verbose=False)
+
+    assert len(plots.history["train/loss"]) == len(plots.history["val/acc"]) == 3
+    assert plots.history["train/loss"][-1] < plots.history["train/loss"][0]
+    names = sorted(p.name for p in plots.written)
+    assert names == ["confusion_matrix.png", "curves.png", "reliability.png"]
+    for path in plots.written:
+        assert_real_png(path)
+
+    rows = dict(summary.rows)
+    assert rows["input"] == "[B, 1, 8, 8] float images"
+    assert rows["train / val / test"] == "1259 / 269 / 269"
+    assert rows["optimizer"].startswith("AdamW (lr 0.001)")
+    assert rows["dropout"] == "dropout 0.1" and rows["normalization"] == "dataset"
+    assert "Run summary" in capsys.readouterr().out
+
+
+def test_cli_run_writes_plots_into_the_run_folder(in_tmp):
+    from lightning_cnn.cli import CNNCli
+
+    quick = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4", "--trainer.enable_progress_bar", "false"]
+    cli = CNNCli(args=["fit", "--test_after_fit", "true", *quick])
+    run = Path(cli.trainer.log_dir)
+    for name in ("curves.png", "confusion_matrix.png", "reliability.png"):
+        assert_real_png(run / name)
+
+
+@pytest.mark.parametrize("kind", ["curves", "confusion", "reliability"])
+def test_plot_functions_write_what_they_are_given(tmp_path, kind):
+    import torch
+
+    from lightning_cnn.callbacks.plots import plot_confusion_matrix, plot_curves, plot_reliability
+
+    path = tmp_path / f"{kind}.png"
+    if kind == "curves":
+        plot_curves({"train/loss": [2.0, 1.0, 0.5], "val/loss": [2.1, 1.2, 0.9]}, path)
+    elif kind == "confusion":
+        plot_confusion_matrix(np.array([[5, 1], [2, 7]]), ["cat", "dog"], path)
+    else:
+        probs = torch.softmax(torch.randn(200, 4, generator=torch.Generator().manual_seed(0)) * 3, -1)
+        plot_reliability({"plain": (probs, torch.randint(0, 4, (200,)))}, path)
+    assert_real_png(path)

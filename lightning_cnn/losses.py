@@ -88,10 +88,13 @@ class ClassificationLoss(nn.Module):
         name = self.name
         if name in ("cross_entropy", "weighted_cross_entropy"):
             weight = self.class_weights if name == "weighted_cross_entropy" else None
+            if weight is not None:
+                weight = weight.to(logits.dtype)
             return F.cross_entropy(logits, target, weight=weight, label_smoothing=self.label_smoothing)
         target_p = to_probabilities(target, logits.shape[-1]).to(logits.dtype)
         if name == "sigmoid_cross_entropy":
-            return F.binary_cross_entropy_with_logits(logits, target_p, pos_weight=self.pos_weight)
+            pos_weight = self.pos_weight.to(logits.dtype) if self.pos_weight is not None else None
+            return F.binary_cross_entropy_with_logits(logits, target_p, pos_weight=pos_weight)
         if name == "kl_div":
             return F.kl_div(logits.log_softmax(-1), target_p, reduction="batchmean")
         probs = logits.softmax(-1)

@@ -19,6 +19,7 @@ from lightning_cnn.nn import (
     DropConnectLinear,
     create_activation,
     create_global_pool,
+    gain_nonlinearity,
     init_weights,
 )
 
@@ -78,7 +79,8 @@ class SimpleCNN(ClassifierModule):
         drop_connect: DropConnect rate of the head's linear layers.
         stochastic_depth: drop rate of the last residual branch (needs ``residual``).
         hidden: widths of the hidden fully connected layers (empty: a linear classifier).
-        init: weight initialization scheme by name.
+        init: weight initialization scheme by name, scaled for ``activation`` (see
+            :func:`lightning_cnn.nn.init_weights`).
         kwargs: loss, optimizer, scheduler and metric options of :class:`ClassifierModule`.
 
     Raises:
@@ -183,4 +185,4 @@ class SimpleCNN(ClassifierModule):
         self.net = nn.Sequential()
         self.net.add_module("features", features)
         self.net.add_module("head", nn.Sequential(*head))
-        init_weights(self.net, init)
+        init_weights(self.net, init, nonlinearity=gain_nonlinearity(activation))

@@ -27,8 +27,9 @@ def create_norm(name: str, num_channels: int, groups: int = 8) -> nn.Module:
         ValueError: for an unknown name, or a group count that does not divide the channels.
 
     Example:
-        >>> create_norm("group", 32, groups=4)
-        GroupNorm(4, 32, eps=1e-05, affine=True)
+        >>> norm = create_norm("group", 32, groups=4)
+        >>> type(norm).__name__, norm.num_groups, norm.num_channels
+        ('GroupNorm', 4, 32)
     """
     check_choice("norm", name, NORMS)
     if name == "batch":

@@ -2,21 +2,58 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lightning_cnn._validation import check_choice
 
-__all__ = ["GLOBAL_POOLS", "POOLS", "create_global_pool", "create_pool"]
+__all__ = ["GLOBAL_POOLS", "POOLS", "FractionalMaxPool", "create_global_pool", "create_pool"]
 
 POOLS = ("max", "avg", "fractional_max", "none")
 GLOBAL_POOLS = ("avg", "max", "flatten")
 
 
+class FractionalMaxPool(nn.Module):
+    """Fractional max pooling (Graham, 2014) that halves height and width, rounding up; any input size.
+
+    In training, the pooling regions are drawn at random for every sample and channel, as in
+    :class:`torch.nn.FractionalMaxPool2d`. In evaluation they are fixed (the middle of the random range),
+    so the layer is deterministic; :class:`torch.nn.FractionalMaxPool2d` draws at random even in
+    evaluation. The output size ``ceil(H / 2) × ceil(W / 2)`` matches ``"max"`` and ``"avg"`` pooling, so odd
+    sizes (7×7 → 4×4) and a 1×1 input work.
+
+    Shape:
+        - Input: ``[B, C, H, W]``
+        - Output: ``[B, C, ceil(H / 2), ceil(W / 2)]``
+
+    Example:
+        >>> pool = FractionalMaxPool().eval()
+        >>> x = torch.randn(2, 3, 7, 9)
+        >>> pool(x).shape, torch.equal(pool(x), pool(x))
+        (torch.Size([2, 3, 4, 5]), True)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        samples = None
+        if not self.training:
+            samples = torch.full((*x.shape[:-2], 2), 0.5, dtype=x.dtype, device=x.device)
+        return F.fractional_max_pool2d(
+            x,
+            (min(2, h), min(2, w)),
+            output_size=(math.ceil(h / 2), math.ceil(w / 2)),
+            _random_samples=samples,
+        )
+
+
 def create_pool(name: str, kernel_size: int = 2) -> nn.Module:
     """Build a downsampling layer that halves height and width (``"none"`` is the identity).
 
-    ``"fractional_max"`` is :class:`torch.nn.FractionalMaxPool2d` with an output ratio of 0.5
-    (random pooling regions in training, works on odd sizes). With ``"none"`` the network downsamples
+    ``"fractional_max"`` is :class:`FractionalMaxPool` (random pooling regions in training, fixed ones in
+    evaluation; works on odd sizes). With ``"none"`` the network downsamples
     by a strided convolution instead (see :class:`lightning_cnn.nn.ConvBlock`).
 
     Args:
@@ -36,7 +73,7 @@ def create_pool(name: str, kernel_size: int = 2) -> nn.Module:
     if name == "avg":
         return nn.AvgPool2d(kernel_size, stride=2, ceil_mode=True)
     if name == "fractional_max":
-        return nn.FractionalMaxPool2d(2, output_ratio=0.5)
+        return FractionalMaxPool()
     return nn.Identity()
 
 

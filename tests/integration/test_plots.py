@@ -46,7 +46,8 @@ def test_training_plots_and_summary(fast_trainer, tmp_path, capsys):
 def test_cli_run_writes_plots_into_the_run_folder(in_tmp):
     from lightning_cnn.cli import CNNCli
 
-    quick = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4", "--trainer.enable_progress_bar", "false"]
+    quick = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4"]
+    quick += ["--trainer.enable_progress_bar", "false"]
     cli = CNNCli(args=["fit", "--test_after_fit", "true", *quick])
     run = Path(cli.trainer.log_dir)
     for name in ("curves.png", "confusion_matrix.png", "reliability.png"):

@@ -9,7 +9,8 @@ two dimensions) that do not, unless ``decay_all=True``. Special rules:
   norms, the output layer) to AdamW, inside one :class:`MuonWithAdamW` optimizer object. Both use the
   same learning rate (Muon's step is rescaled to match AdamW's RMS).
 - ``"lbfgs"``: one parameter group (LBFGS supports no groups) with strong-Wolfe line search; it
-  calls the training closure several times a step, which Lightning provides.
+  calls the training closure several times a step, which Lightning provides. ``weight_decay`` adds an L2
+  term to its objective (:class:`L2LBFGS`).
 - ``"sparse_adam"``: needs sparse gradients, which no convolution or linear layer produces; it is
   refused with an error naming ``"adam"`` as the replacement.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_LR",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "L2LBFGS",
     "MuonWithAdamW",
     "build_optimizer",
     "build_scheduler",
@@ -165,6 +167,50 @@ class MuonWithAdamW(Optimizer):
         return loss
 
 
+class L2LBFGS(torch.optim.LBFGS):
+    """LBFGS whose objective adds an L2 penalty ``l2 / 2 * ||w||^2`` on the given parameters.
+
+    :class:`torch.optim.LBFGS` has no weight decay. Here ``weight_decay`` means what it means for SGD: an L2
+    term in the objective, whose value and gradient LBFGS's line search sees. Without ``l2`` it is plain LBFGS.
+
+    Example:
+        >>> layer = nn.Linear(3, 1, bias=False)
+        >>> opt = L2LBFGS(layer.parameters(), l2=1.0, l2_params=[layer.weight], line_search_fn="strong_wolfe")
+        >>> x, y = torch.randn(64, 3), torch.zeros(64, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (layer(x) - y).pow(2).mean()
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> bool(layer.weight.abs().max() < 1e-4)  # the penalty pulls the weights to the optimum 0
+        True
+    """
+
+    def __init__(
+        self, params: Iterable[nn.Parameter], l2: float = 0.0, l2_params: Iterable[nn.Parameter] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(params, **kwargs)
+        self.l2 = l2
+        self._l2_params = list(l2_params)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
+        if not self.l2 or not self._l2_params:
+            return super().step(closure)
+
+        def penalized() -> Any:
+            loss = closure()
+            penalty = torch.zeros((), device=self._l2_params[0].device)
+            for p in self._l2_params:
+                penalty += 0.5 * self.l2 * p.pow(2).sum()
+                if p.grad is not None:
+                    p.grad.add_(p, alpha=self.l2)
+            return loss + penalty
+
+        return super().step(penalized)
+
+
 def _output_layer(module: nn.Module) -> nn.Linear | None:
     last = None
     for m in module.modules():
@@ -222,12 +268,13 @@ def build_optimizer(
             lr=lr,
             muon_options=kwargs,
         )
+    if name == "lbfgs":
+        params = [p for p in module.parameters() if p.requires_grad]
+        decayed = [p for g in param_groups(module, weight_decay, decay_all) if g["weight_decay"] for p in g["params"]]
+        return L2LBFGS(params, lr=lr, l2=weight_decay, l2_params=decayed, **kwargs)
     accepts_decay = "weight_decay" in inspect.signature(cls.__init__).parameters
     if weight_decay and not accepts_decay:
         raise ValueError(f"optimizer={name!r} has no weight decay, but got weight_decay={weight_decay!r}; use 0.")
-    if name == "lbfgs":
-        params = [p for p in module.parameters() if p.requires_grad]
-        return cls(params, lr=lr, **kwargs)  # type: ignore[call-arg]
     groups = param_groups(module, weight_decay, decay_all)
     if not accepts_decay:
         for g in groups:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_cnn._validation import check_choice, check_positive
 from lightning_cnn.data.augment import AugmentOn, AugmentSpec, BatchAugmentation, build_augmentation, resolve_augment_on
+from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state
 from lightning_cnn.data.splits import stratified_split
 
 __all__ = ["ClassifierDataModule", "NormalizeName"]
@@ -73,6 +74,15 @@ class ClassifierDataModule(pl.LightningDataModule):
     with independent random parameters per sample; ``"auto"`` picks the faster one for the accelerator
     and image size (:func:`~lightning_cnn.data.augment.resolve_augment_on`).
 
+    Exact resume: the training order is a function of ``(seed, epoch)`` (:class:`~lightning_cnn.data.sampling.
+    SeededSampler`; the seed is :attr:`shuffle_seed`, else the one of ``seed_everything``, else ``split_seed``),
+    sharded by the trainer's rank and world size (so Lightning's ``use_distributed_sampler`` does not touch
+    it), and the training loader saves its place in the epoch in every checkpoint. The global RNG states
+    (torch, CUDA, NumPy, Python: dropout and augmentation draws) are part of :meth:`state_dict` and are put
+    back right before the first training batch after a resume. A run killed in the middle of an epoch and
+    resumed from its last checkpoint thus ends like an uninterrupted one (with ``deterministic=True``;
+    augmentation on the CPU in worker processes restarts its workers' streams at the resume point).
+
     Args:
         batch_size: samples per batch.
         val_fraction: share of each class for validation.
@@ -128,6 +138,10 @@ class ClassifierDataModule(pl.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
         self._device_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pending_rng: dict[str, Any] | None = None
+
+    #: Seed of the training order; ``None``: the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else ``split_seed``.
+    shuffle_seed: int | None = None
 
     # ------------------------------------------------------------------ source interface
     def labels(self) -> np.ndarray:
@@ -341,8 +355,38 @@ class ClassifierDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def _order_seed(self) -> int:
+        if self.shuffle_seed is not None:
+            return int(self.shuffle_seed)
+        return int(os.environ.get("PL_GLOBAL_SEED", self.split_seed))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        """The training loader: seeded order per epoch, this rank's shard, resumable in the middle of an epoch."""
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders are requested.")
+        trainer = self._trainer_or_none()
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = SeededSampler(self.train_set, seed=self._order_seed(), num_replicas=world, rank=rank)
+        if trainer is not None:
+            sampler.set_epoch(trainer.current_epoch)
+        pin = self.pin_memory
+        if pin is None:
+            pin = trainer is not None and trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+        return ResumableDataLoader(
+            self.train_set,
+            sampler=sampler,
+            on_iter_start=self._restore_pending_rng,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=pin,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _restore_pending_rng(self) -> None:
+        """Put back the RNG state of a loaded checkpoint, once, right before the first training batch."""
+        if self._pending_rng is not None:
+            state, self._pending_rng = self._pending_rng, None
+            restore_rng_state(state)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
@@ -395,6 +439,7 @@ class ClassifierDataModule(pl.LightningDataModule):
             "test_fraction": self.test_fraction,
             "split_digest": split_digest(self.split) if self._split is not None else None,
             "split_file": str(self.split_file) if self.split_file is not None else None,
+            "rng": capture_rng_state(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -410,6 +455,8 @@ class ClassifierDataModule(pl.LightningDataModule):
             self._mean = torch.tensor(state_dict["mean"], dtype=torch.float32)
             self._std = torch.tensor(state_dict["std"], dtype=torch.float32)
             self._device_stats = None
+        if state_dict.get("rng") is not None:
+            self._pending_rng = state_dict["rng"]
         digest = state_dict.get("split_digest")
         if digest is not None:
             self._restore_split(digest, state_dict.get("split_file"))

@@ -248,6 +248,7 @@ class TransferClassifier(ClassifierModule):
         self._frozen: set[int] = set()  # indices into self._stages
         self._apply_static_freezing()
         self._cache: dict[bytes, torch.Tensor] = {}
+        self._last: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -347,10 +348,15 @@ class TransferClassifier(ClassifierModule):
         return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
 
     def _cached_features(self, x: torch.Tensor) -> torch.Tensor | None:
+        # LBFGS calls the closure many times on one unchanged batch: look it up once.
+        if self._last is not None and self._last[0] is x and self._last[1] == x._version:
+            return self._last[2]
         keys = self._keys(x)
         if not all(k in self._cache for k in keys):
             return None
-        return torch.stack([self._cache[k] for k in keys]).to(x.device)
+        feats = torch.stack([self._cache[k] for k in keys]).to(x.device)
+        self._last = (x, x._version, feats)  # holding x keeps its identity unique
+        return feats
 
     def _store(self, x: torch.Tensor, feats: torch.Tensor) -> None:
         for key, f in zip(self._keys(x), feats, strict=True):

@@ -145,14 +145,22 @@ def test_resume_restores_the_checkpoint_split(tmp_path, fast_trainer):
 
 
 def test_light_augmentation_does_not_hurt_digits(fast_trainer):
+    """Light augmentation (small rotation and shift, no flips) is no worse than none: mean of 3 seeds.
+
+    The bar: the mean test accuracy with augmentation is at least the mean without, less one test image
+    (1/269), the resolution of a single run.
+    """
     torch.set_num_threads(1)
-    accs = {}
-    for augment in (None, "light"):
-        pl.seed_everything(0)
-        dm = DigitsDataModule(augment=augment, augment_on="device")
-        accs[augment] = _fit_and_test(SimpleCNN(channels=(16, 32)), dm, fast_trainer, 30, str(augment))
-    print(f"SimpleCNN test accuracy on digits: no augmentation {accs[None]:.4f}, light {accs['light']:.4f}")
-    assert accs["light"] >= accs[None]
+    accs: dict[str | None, list[float]] = {None: [], "light": []}
+    for seed in (0, 1, 2):
+        for augment in (None, "light"):
+            pl.seed_everything(seed)
+            dm = DigitsDataModule(augment=augment, augment_on="device")
+            accs[augment].append(_fit_and_test(SimpleCNN(channels=(16, 32)), dm, fast_trainer, 30, str(augment)))
+    plain, light = float(np.mean(accs[None])), float(np.mean(accs["light"]))
+    print(f"SimpleCNN test accuracy on digits, seeds 0-2: no augmentation {accs[None]} (mean {plain:.4f}),")
+    print(f"light augmentation {accs['light']} (mean {light:.4f})")
+    assert light >= plain - 1 / 269
 
 
 def test_device_augmentation_runs_on_training_batches_only(fast_trainer):

@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from lightning_cnn import SimpleCNN
-from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, MuonWithAdamW, build_optimizer, build_scheduler, param_groups
+from lightning_cnn.optim import (
+    L2LBFGS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    MuonWithAdamW,
+    build_optimizer,
+    build_scheduler,
+    param_groups,
+)
 
 
 def small_cnn(**kwargs) -> nn.Module:
@@ -35,8 +43,8 @@ def test_biases_and_norm_parameters_get_no_weight_decay_unless_asked():
 @pytest.mark.parametrize("name", [n for n in OPTIMIZERS if n != "sparse_adam"])
 def test_every_optimizer_builds_by_name(name):
     opt = build_optimizer(name, small_cnn())
-    expected = MuonWithAdamW if name == "muon" else OPTIMIZERS[name]
-    assert type(opt) is expected
+    expected = {"muon": MuonWithAdamW, "lbfgs": L2LBFGS}.get(name, OPTIMIZERS[name])
+    assert type(opt) is expected and isinstance(opt, OPTIMIZERS[name] if name != "muon" else torch.optim.Optimizer)
 
 
 def test_unknown_optimizer_lists_the_valid_ones():
@@ -49,10 +57,33 @@ def test_sparse_adam_is_refused_naming_the_replacement():
         build_optimizer("sparse_adam", small_cnn())
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "rprop"])
-def test_weight_decay_is_refused_where_the_algorithm_has_none(name):
-    with pytest.raises(ValueError, match=f"optimizer='{name}' has no weight decay"):
-        build_optimizer(name, small_cnn(), weight_decay=0.01)
+def test_weight_decay_is_refused_where_the_algorithm_has_none():
+    with pytest.raises(ValueError, match="optimizer='rprop' has no weight decay"):
+        build_optimizer("rprop", small_cnn(), weight_decay=0.01)
+
+
+def test_lbfgs_weight_decay_is_an_l2_term_on_weights_only():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    opt = build_optimizer("lbfgs", model, lr=1.0, weight_decay=0.5)
+    assert opt.l2 == 0.5 and [p is model.weight for p in opt._l2_params] == [True]
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(20):
+        opt.step(closure)
+    # At the optimum of CE + 0.25 ||W||^2 the gradient of the objective vanishes: dCE/dW = -0.5 W.
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    torch.testing.assert_close(model.weight.grad, -0.5 * model.weight.detach(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(model.bias.grad, torch.zeros(3), atol=1e-4, rtol=0)  # the bias is not penalized
 
 
 def test_sgd_takes_momentum_and_nesterov():

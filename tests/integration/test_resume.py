@@ -1,0 +1,111 @@
+"""Exact resume: a run killed with SIGKILL mid-epoch and resumed from last.ckpt ends like an uninterrupted one."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = {
+    "seed_everything": 0,
+    "trainer": {
+        "max_epochs": 2,
+        "deterministic": True,
+        "accelerator": "cpu",
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "log_every_n_steps": 5,
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": "runs", "name": "lightning_cnn", "version": 0},
+        },
+        "plugins": ["lightning_cnn.checkpoint.AtomicCheckpointIO"],
+    },
+    "model": {"class_path": "SimpleCNN", "init_args": {"channels": [4], "hidden": [16], "dropout": 0.3}},
+    "data": {"class_path": "DigitsDataModule", "init_args": {"batch_size": 64}},
+    "checkpoint": {"every_n_train_steps": 4},
+}
+KILL_STEP, RESUME_STEP = (
+    30,
+    28,
+)  # 20 batches per epoch: killed in epoch 1, checkpoints every 4 steps: the last at step 28
+
+
+def _fit(folder: Path, *extra: str) -> subprocess.Popen:
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "lightning_cnn", "fit", "-c", "config.yaml", *extra]
+    return subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _metrics(folder: Path) -> dict[tuple[int, str], float]:
+    out = {}
+    with open(folder / "runs/lightning_cnn/version_0/metrics.csv") as file:
+        for row in csv.DictReader(file):
+            for key, value in row.items():
+                if value and key not in ("epoch", "step"):
+                    out[(int(row["step"]), key)] = float(value)
+    return out
+
+
+def test_sigkilled_run_resumed_from_last_ends_with_the_same_weights_and_metrics(tmp_path: Path):
+    full = _fit(tmp_path / "full")
+    killed = _fit(
+        tmp_path / "killed",
+        "--trainer.callbacks+=tests.helpers.crash.KillAtStep",
+        f"--trainer.callbacks.step={KILL_STEP}",
+    )
+    killed_out, _ = killed.communicate(timeout=300)
+    assert killed.returncode == -9, killed_out[-3000:]
+    ckpt = torch.load(tmp_path / "killed/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == RESUME_STEP and ckpt["epoch"] == 1
+    resumed = subprocess.Popen(
+        [sys.executable, "-m", "lightning_cnn", "fit", "-c", "config.yaml", "--ckpt_path", "last"],
+        cwd=tmp_path / "killed",
+        env=os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    resumed_out, _ = resumed.communicate(timeout=300)
+    full_out, _ = full.communicate(timeout=300)
+    assert resumed.returncode == 0, resumed_out[-3000:]
+    assert full.returncode == 0, full_out[-3000:]
+    assert "Restored all states from the checkpoint" in resumed_out
+
+    a = torch.load(tmp_path / "full/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "killed/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 40
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, atol=1e-6, rtol=0, msg=key)
+    # Same split and the same checkpoint decisions (best score, and the best file written at the same step).
+    assert a["datamodule_hyper_parameters"] == b["datamodule_hyper_parameters"]
+    key = next(k for k in a["callbacks"] if k.startswith("ModelCheckpoint"))
+    assert float(a["callbacks"][key]["best_model_score"]) == pytest.approx(
+        float(b["callbacks"][key]["best_model_score"]), abs=1e-6
+    )
+    best_a = torch.load(tmp_path / "full" / a["callbacks"][key]["best_model_path"], weights_only=True)
+    best_b = torch.load(tmp_path / "killed" / b["callbacks"][key]["best_model_path"], weights_only=True)
+    assert best_a["global_step"] == best_b["global_step"]
+    split_a = yaml.safe_load((tmp_path / "full/runs/lightning_cnn/version_0/splits.json").read_text())
+    split_b = yaml.safe_load((tmp_path / "killed/runs/lightning_cnn/version_0/splits.json").read_text())
+    assert split_a["digest"] == split_b["digest"]
+
+    # Every metric logged after the resume point is the same. Exception: the epoch aggregates of the
+    # interrupted epoch (train/loss_epoch, train/acc) only cover the batches after the resume, because
+    # Lightning and torchmetrics do not checkpoint their running sums.
+    ma, mb = _metrics(tmp_path / "full"), _metrics(tmp_path / "killed")
+    partial = {(19 + 20, "train/loss_epoch"), (39, "train/acc")}
+    after = {k: v for k, v in ma.items() if k[0] > RESUME_STEP and k not in partial}
+    assert len(after) >= 8 and any(k[1].startswith("val/") for k in after)
+    for k, v in after.items():
+        assert mb[k] == pytest.approx(v, abs=1e-6), k

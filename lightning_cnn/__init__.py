@@ -3,6 +3,7 @@
 from lightning_cnn import callbacks, data, models
 from lightning_cnn import functional as functional
 from lightning_cnn.callbacks import *  # noqa: F403
+from lightning_cnn.checkpoint import AtomicCheckpointIO  # noqa: F401
 from lightning_cnn.data import *  # noqa: F403
 from lightning_cnn.losses import build_loss  # noqa: F401
 from lightning_cnn.models import *  # noqa: F403
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = sorted(
     [
+        "AtomicCheckpointIO",
         "__version__",
         "build_loss",
         "build_optimizer",

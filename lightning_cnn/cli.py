@@ -17,7 +17,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
-from lightning_cnn.callbacks import RunSummary, TrainingPlots
+from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, TrainingPlots
+from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
     ClassifierDataModule,
@@ -35,6 +36,7 @@ def _trainer_defaults() -> dict[str, Any]:
         "max_epochs": 20,
         "log_every_n_steps": 10,
         "logger": lazy_instance(CSVLogger, save_dir="runs", name="lightning_cnn"),
+        "plugins": [lazy_instance(AtomicCheckpointIO)],
     }
 
 
@@ -139,16 +141,39 @@ class CNNCli(LightningCLI):
             super().parse_arguments(parser, args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Build the trainer with a rich progress bar (unless given or bars are off), RunSummary and TrainingPlots."""
+        """Build the trainer with a rich progress bar (unless given or off) and our default callbacks."""
         extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(RichProgressBar())
-        for kind in (RunSummary, TrainingPlots):
+        for kind in (RunSummary, TrainingPlots, FiniteLossGuard):
             if not any(isinstance(c, kind) for c in given):
                 extra.append(kind())
         return self._instantiate_trainer(config, extra)
+
+    def before_instantiate_classes(self) -> None:
+        """Make ``fit --ckpt_path last`` continue the newest run folder that holds a ``last.ckpt``.
+
+        The default logger opens a new ``version_N`` folder for every run, where Lightning would look for
+        ``last.ckpt`` in vain and silently start from scratch; resuming appends to the interrupted run instead.
+        """
+        if self.subcommand != "fit":
+            return
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        logger = config.get("trainer", {}).get("logger")
+        args = getattr(logger, "init_args", None)
+        if args is None or args.get("version") is not None:
+            return
+        base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
+        found = sorted(base.glob("version_*/checkpoints/last*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise FileNotFoundError(
+                f"--ckpt_path last: no last.ckpt under {base}/version_*/checkpoints/ to resume from."
+            )
+        args["version"] = found[-1].parents[1].name.removeprefix("version_")
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from lightning_cnn.callbacks.early_stopping import EarlyStopping
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
+from lightning_cnn.callbacks.guard import FiniteLossGuard, NonFiniteLossError
 from lightning_cnn.callbacks.plots import TrainingPlots
 from lightning_cnn.callbacks.snapshot import SnapshotBest
 from lightning_cnn.callbacks.snapshot_ensemble import SnapshotEnsemble, cyclic_cosine_lr
@@ -11,6 +12,8 @@ from lightning_cnn.callbacks.tta import TestTimeAugmentation
 __all__ = [
     "EarlyStopping",
     "EnsembleEvaluation",
+    "FiniteLossGuard",
+    "NonFiniteLossError",
     "RunSummary",
     "SnapshotBest",
     "SnapshotEnsemble",

@@ -22,20 +22,15 @@ CONFIG = {
         "enable_progress_bar": False,
         "enable_model_summary": False,
         "log_every_n_steps": 5,
-        "logger": {
-            "class_path": "lightning.pytorch.loggers.CSVLogger",
-            "init_args": {"save_dir": "runs", "name": "lightning_cnn", "version": 0},
-        },
-        "plugins": ["lightning_cnn.checkpoint.AtomicCheckpointIO"],
     },
     "model": {"class_path": "SimpleCNN", "init_args": {"channels": [4], "hidden": [16], "dropout": 0.3}},
     "data": {"class_path": "DigitsDataModule", "init_args": {"batch_size": 64}},
     "checkpoint": {"every_n_train_steps": 4},
 }
-KILL_STEP, RESUME_STEP = (
-    30,
-    28,
-)  # 20 batches per epoch: killed in epoch 1, checkpoints every 4 steps: the last at step 28
+# 20 batches per epoch: killed in epoch 1; checkpoints every 4 steps, the last at step 28. The CLI's defaults
+# (CSV logger with a new version folder per run, AtomicCheckpointIO) apply: `--ckpt_path last` must find the
+# interrupted run's folder by itself.
+KILL_STEP, RESUME_STEP = 30, 28
 
 
 def _fit(folder: Path, *extra: str) -> subprocess.Popen:

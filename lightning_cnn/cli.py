@@ -15,6 +15,7 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, TrainingPlots
@@ -36,7 +37,6 @@ def _trainer_defaults() -> dict[str, Any]:
         "max_epochs": 20,
         "log_every_n_steps": 10,
         "logger": lazy_instance(CSVLogger, save_dir="runs", name="lightning_cnn"),
-        "plugins": [lazy_instance(AtomicCheckpointIO)],
     }
 
 
@@ -147,6 +147,10 @@ class CNNCli(LightningCLI):
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(RichProgressBar())
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):  # checkpoints written atomically
+            config["plugins"] = [*plugins, AtomicCheckpointIO()]
         for kind in (RunSummary, TrainingPlots, FiniteLossGuard):
             if not any(isinstance(c, kind) for c in given):
                 extra.append(kind())

@@ -634,7 +634,7 @@ def build_augmentation(spec: AugmentSpec, argument: str = "augment") -> BatchAug
         >>> build_augmentation("light")
         BatchAugmentation(
           (transforms): ModuleList(
-            (0): RandomAffine(degrees=10.0, translate=(0.1, 0.1), scale=(1.0, 1.0), shear=0.0, p=0.5)
+            (0): RandomAffine(degrees=5.0, translate=(0.0625, 0.0625), scale=(1.0, 1.0), shear=0.0, p=0.5)
           )
         )
         >>> build_augmentation({"rotaton": {"degrees": 5}})

@@ -12,14 +12,14 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lightning_cnn._validation import check_choice, check_positive
 from lightning_cnn.data.augment import AugmentOn, AugmentSpec, BatchAugmentation, build_augmentation, resolve_augment_on
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state
-from lightning_cnn.data.splits import stratified_split
+from lightning_cnn.data.splits import check_fractions, stratified_split
 
-__all__ = ["ClassifierDataModule", "NormalizeName"]
+__all__ = ["ClassifierDataModule", "NormalizeName", "collate_images"]
 
 NormalizeName = Literal["dataset", "instance", "none"]
 _NORMALIZE = ("dataset", "instance", "none")
@@ -48,6 +48,25 @@ def split_digest(split: dict[str, np.ndarray]) -> str:
         h.update(key.encode())
         h.update(np.asarray(split[key], dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
+
+
+def collate_images(batch: list[Any]) -> Any:
+    """Stack ``(image, label)`` samples into a batch; images of different sizes fail with a clear message.
+
+    Example:
+        >>> x, y = collate_images([(torch.zeros(1, 8, 8), 0), (torch.ones(1, 8, 8), 1)])
+        >>> x.shape, y.tolist()
+        (torch.Size([2, 1, 8, 8]), [0, 1])
+    """
+    first = batch[0][0] if isinstance(batch[0], (tuple, list)) else None
+    if isinstance(first, torch.Tensor):
+        for sample in batch[1:]:
+            if sample[0].shape != first.shape:
+                raise ValueError(
+                    f"Images of different sizes in one batch: {tuple(first.shape)} and {tuple(sample[0].shape)}"
+                    " ([C, H, W]). Set image_size (e.g. image_size=224) to resize every image to one size."
+                )
+    return default_collate(batch)
 
 
 class ClassifierDataModule(pl.LightningDataModule):
@@ -116,6 +135,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         check_positive("num_workers", num_workers, allow_zero=True)
         check_choice("normalize", normalize, _NORMALIZE)
         check_choice("augment_on", augment_on, _AUGMENT_ON)
+        check_fractions(val_fraction, test_fraction)
         if (mean is None) != (std is None):
             raise ValueError("Expected mean and std to be given together, but got only one of them.")
         if std is not None and any(s <= 0 for s in std):
@@ -273,6 +293,7 @@ class ClassifierDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, stage: str) -> None:
+        self._check_module()
         self._prepare_split()
         if stage in ("fit", "validate"):
             if self.train_set is None:
@@ -307,12 +328,34 @@ class ClassifierDataModule(pl.LightningDataModule):
         x, _ = dataset[0]
         return _Augmented(dataset, self.augmentation.to_torchvision(tuple(x.shape[-2:])))
 
+    def _check_module(self) -> None:
+        """Refuse a model whose class or channel count disagrees with the data, naming both numbers."""
+        trainer = self._trainer_or_none()
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        hparams: Any = getattr(module, "hparams", None)
+        if module is None or not hasattr(hparams, "get"):
+            return
+        for attr, hint in (
+            ("num_classes", "classes"),
+            ("in_channels", "image channels (grayscale 1, RGB 3)"),
+        ):
+            theirs = hparams.get(attr)
+            try:
+                ours = getattr(self, attr)
+            except (NotImplementedError, FileNotFoundError, ValueError):
+                continue
+            if theirs is not None and ours is not None and int(theirs) != int(ours):
+                raise ValueError(
+                    f"{type(module).__name__} was built with {attr}={theirs}, but {type(self).__name__} has {ours}"
+                    f" {hint}. Build the model with {attr}={ours} (the command line links it from the data)."
+                )
+
     def _train_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the training split, streamed in float64."""
         dataset = self.make_dataset(self.split["train"], train=False)
         total = 0
         s = sq = None
-        for x, _ in DataLoader(dataset, batch_size=256, num_workers=self.num_workers):
+        for x, _ in DataLoader(dataset, batch_size=256, num_workers=self.num_workers, collate_fn=collate_images):
             x = x.double()
             dims = (0, 2, 3)
             s = x.sum(dims) if s is None else s + x.sum(dims)
@@ -349,6 +392,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            collate_fn=collate_images,
             shuffle=shuffle,
             num_workers=self.num_workers,
             pin_memory=pin,
@@ -377,6 +421,7 @@ class ClassifierDataModule(pl.LightningDataModule):
             sampler=sampler,
             on_iter_start=self._restore_pending_rng,
             batch_size=self.batch_size,
+            collate_fn=collate_images,
             num_workers=self.num_workers,
             pin_memory=pin,
             persistent_workers=self.num_workers > 0,

@@ -8,7 +8,26 @@ import numpy as np
 
 from lightning_cnn._validation import check_fraction
 
-__all__ = ["stratified_split"]
+__all__ = ["check_fractions", "stratified_split"]
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Raise ``ValueError`` unless ``0 < val_fraction < 1``, ``test_fraction`` is 0 or in (0, 1), and their sum < 1.
+
+    Example:
+        >>> check_fractions(0.5, 0.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected val_fraction + test_fraction to be < 1 (some data must train), but got 0.5 + 0.5 = 1.
+    """
+    check_fraction("val_fraction", val_fraction)
+    if test_fraction != 0:
+        check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"Expected val_fraction + test_fraction to be < 1 (some data must train), but got"
+            f" {val_fraction} + {test_fraction} = {val_fraction + test_fraction:g}."
+        )
 
 
 def stratified_split(
@@ -44,14 +63,7 @@ def stratified_split(
         >>> [len(s[k]) for k in ("train", "val", "test")]
         [12, 4, 4]
     """
-    check_fraction("val_fraction", val_fraction)
-    if test_fraction != 0:
-        check_fraction("test_fraction", test_fraction)
-    if val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"Expected val_fraction + test_fraction to be < 1 (some data must train), but got"
-            f" {val_fraction} + {test_fraction} = {val_fraction + test_fraction:g}."
-        )
+    check_fractions(val_fraction, test_fraction)
     y = np.asarray(labels, dtype=np.int64)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"Expected labels to be a non-empty 1-D sequence, but got shape {y.shape}.")

@@ -1,0 +1,244 @@
+"""The bad-input catalogue (docs/bad_inputs.md): every row is one test here, checking the message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lightning_cnn import (
+    DigitsDataModule,
+    FiniteLossGuard,
+    ImageFolderDataModule,
+    NonFiniteLossError,
+    SimpleCNN,
+    TransferClassifier,
+)
+from lightning_cnn.cli import CNNCli
+
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+
+
+def fit(model, dm, fast_trainer, **kwargs):
+    trainer = pl.Trainer(
+        **{**fast_trainer, "max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, **kwargs}
+    )
+    trainer.fit(model, dm)
+    return trainer
+
+
+# Row 1: unknown names for every choice, in Python.
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: SimpleCNN(activation="relux"), "Expected activation to be one of ('relu', "),
+        (lambda: SimpleCNN(pool="maxx"), "Expected pool to be one of ('max', 'avg', 'fractional_max', 'none')"),
+        (lambda: SimpleCNN(norm="bn"), "Expected norm to be one of ('batch', 'layer', 'instance', 'group', 'none')"),
+        (lambda: SimpleCNN(init="he"), "Expected init to be one of ('default', 'xavier_uniform',"),
+        (lambda: SimpleCNN(global_pool="mean"), "Expected global_pool to be one of ('avg', 'max', 'flatten')"),
+        (lambda: SimpleCNN(loss="crossentropy"), "Expected loss to be one of ('cross_entropy',"),
+        (lambda: SimpleCNN(optimizer="adamm"), "Expected optimizer to be one of ('adadelta',"),
+        (lambda: SimpleCNN(scheduler="cosin"), "Expected scheduler to be one of ('step',"),
+        (lambda: TransferClassifier(backbone="test_resnet", finetune="frozen"), "Expected finetune to be one of"),
+        (lambda: TransferClassifier(backbone="resnet5000"), "Unknown timm backbone 'resnet5000'. Did you mean"),
+        (
+            lambda: DigitsDataModule(normalize="zscore"),
+            "Expected normalize to be one of ('dataset', 'instance', 'none')",
+        ),
+        (lambda: DigitsDataModule(augment="lite"), "Expected augment to be a preset in ('light',"),
+        (lambda: DigitsDataModule(augment_on="gpu"), "Expected augment_on to be one of ('cpu', 'device', 'auto')"),
+    ],
+)
+def test_unknown_names(build, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+# Row 2: unknown names on the command line fail before anything trains, listing the choices.
+def test_unknown_name_on_the_command_line(in_tmp, capsys):
+    with pytest.raises(SystemExit):
+        CNNCli(args=["fit", "--model.activation", "relux", *QUICK])
+    err = capsys.readouterr().err
+    assert "relux" in err and "leaky_relu" in err
+    assert not (in_tmp / "runs").exists()
+
+
+# Row 3: negative or zero sizes and rates.
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: DigitsDataModule(batch_size=0), "Expected batch_size to be > 0, but got 0."),
+        (lambda: SimpleCNN(channels=(0,)), "Expected channels[0] to be > 0, but got 0."),
+        (lambda: SimpleCNN(kernel_size=-3), "Expected kernel_size to be > 0, but got -3."),
+        (lambda: SimpleCNN(lr=-0.1), "Expected lr to be > 0, but got -0.1."),
+        (lambda: SimpleCNN(weight_decay=-1.0), "Expected weight_decay to be >= 0, but got -1.0."),
+        (lambda: SimpleCNN(dropout=1.5), "Expected dropout to be in [0, 1), but got 1.5."),
+        (lambda: SimpleCNN(num_classes=1), "Expected num_classes to be an int >= 2, but got 1."),
+        (lambda: DigitsDataModule(image_size=-3), "Expected image_size to be an int >= 1 or None, but got -3."),
+    ],
+)
+def test_bad_sizes_and_rates(build, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+# Row 4: fractions out of range, or leaving nothing to train.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"val_fraction": 1.5}, "Expected val_fraction to be in (0, 1), but got 1.5."),
+        ({"test_fraction": -0.1}, "Expected test_fraction to be in (0, 1), but got -0.1."),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "Expected val_fraction + test_fraction to be < 1"),
+    ],
+)
+def test_bad_fractions(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DigitsDataModule(**kwargs)
+
+
+# Row 5: num_classes disagreeing with the data.
+def test_num_classes_disagreeing_with_the_data(fast_trainer):
+    message = "SimpleCNN was built with num_classes=5, but DigitsDataModule has 10 classes."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(num_classes=5, channels=(4,)), DigitsDataModule(), fast_trainer)
+
+
+# Row 6: grayscale data into a 3-channel backbone, and RGB data into a 1-channel model.
+@pytest.mark.parametrize(
+    ("model", "dm", "message"),
+    [
+        (
+            lambda: TransferClassifier(backbone="test_resnet", in_channels=3),
+            lambda: DigitsDataModule(image_size=16),
+            "TransferClassifier was built with in_channels=3, but DigitsDataModule has 1 image channels",
+        ),
+        (
+            lambda: SimpleCNN(in_channels=1, channels=(4,)),
+            lambda: DigitsDataModule(rgb=True),
+            "SimpleCNN was built with in_channels=1, but DigitsDataModule has 3 image channels",
+        ),
+    ],
+)
+def test_channel_count_disagreeing_with_the_data(fast_trainer, model, dm, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(model(), dm(), fast_trainer)
+
+
+def _folder(root: Path, sizes: dict[str, list[int]]) -> Path:
+    rng = np.random.default_rng(0)
+    for label, side_list in sizes.items():
+        (root / label).mkdir(parents=True)
+        for i, side in enumerate(side_list):
+            Image.fromarray(rng.integers(0, 255, (side, side), dtype=np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+# Row 7: images of different sizes without a resize.
+def test_images_of_different_sizes_without_resize(tmp_path, fast_trainer):
+    root = _folder(tmp_path / "mixed", {"a": [8, 16] * 6, "b": [8, 16] * 6})
+    dm = ImageFolderDataModule(str(root), color="grayscale", batch_size=8, normalize="none")
+    with pytest.raises(ValueError, match=r"Images of different sizes in one batch: \(1, (8|16), \1\) and ") as err:
+        fit(SimpleCNN(num_classes=2, channels=(4,)), dm, fast_trainer)
+    assert "Set image_size (e.g. image_size=224) to resize every image to one size." in str(err.value)
+
+
+# Row 8: a corrupt image names its path.
+def test_corrupt_image_names_its_path(tmp_path, fast_trainer):
+    root = _folder(tmp_path / "corrupt", {"a": [8] * 6, "b": [8] * 6})
+    bad = root / "b" / "3.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    dm = ImageFolderDataModule(str(root), color="grayscale", batch_size=64, normalize="none")
+    with pytest.raises(Exception, match=re.escape(f"Cannot read image {bad}: ")):
+        fit(SimpleCNN(num_classes=2, channels=(4,)), dm, fast_trainer, limit_train_batches=None, limit_val_batches=None)
+
+
+# Row 9: an empty folder, and an empty class folder.
+def test_empty_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=re.escape(f"Image folder {tmp_path / 'empty'} has no class subfolders")):
+        _ = ImageFolderDataModule(str(tmp_path / "empty")).num_classes
+    root = _folder(tmp_path / "one_empty", {"a": [8] * 4, "b": []})
+    with pytest.raises(ValueError, match=re.escape(f"Class folder {root / 'b'} has no images")):
+        ImageFolderDataModule(str(root)).labels()
+
+
+# Row 10: a missing checkpoint path.
+def test_missing_checkpoint_path(in_tmp):
+    with pytest.raises(FileNotFoundError, match=re.escape("Checkpoint file not found: 'nope.ckpt'.")):
+        CNNCli(args=["test", "--ckpt_path", "nope.ckpt", *QUIET])
+
+
+# Row 11: a checkpoint of another architecture names the layer and both shapes.
+def test_checkpoint_of_another_architecture(fast_trainer, tmp_path):
+    dm = DigitsDataModule()
+    trainer = fit(SimpleCNN(channels=(8,), hidden=()), dm, fast_trainer)
+    path = tmp_path / "small.ckpt"
+    trainer.save_checkpoint(path)
+    other = SimpleCNN(channels=(16,), hidden=())
+    tester = pl.Trainer(**fast_trainer)
+    with pytest.raises(
+        RuntimeError, match=r"size mismatch for net\.features\.0\.body\.0\.weight: copying a param with"
+    ):
+        tester.test(other, dm, ckpt_path=str(path))
+
+
+# Row 12: a NaN loss stops training, naming the step.
+def test_nan_loss_stops_naming_the_step(fast_trainer):
+    class Diverging(SimpleCNN):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            return loss * float("nan") if self.global_step >= 3 else loss
+
+    guard = FiniteLossGuard(check_every_n_steps=2)
+    with pytest.raises(
+        NonFiniteLossError, match=re.escape("The training loss is nan at global step 3 (epoch 0, batch 3)")
+    ):
+        fit(Diverging(channels=(4,)), DigitsDataModule(), fast_trainer, limit_train_batches=10, callbacks=[guard])
+
+
+# Row 13: a YAML key that does not exist.
+def test_unknown_yaml_key(in_tmp, capsys):
+    (in_tmp / "bad.yaml").write_text("model:\n  class_path: SimpleCNN\n  init_args:\n    activaton: relu\n")
+    with pytest.raises(SystemExit):
+        CNNCli(args=["fit", "-c", "bad.yaml", *QUICK])
+    err = capsys.readouterr().err
+    assert "activaton" in err
+    assert not (in_tmp / "runs").exists()
+
+
+# Row 14: a weights file that holds no state dict.
+def test_weights_file_without_a_state_dict(tmp_path):
+    path = tmp_path / "numbers.pt"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(ValueError, match=re.escape("holds neither a state dict nor a Lightning checkpoint")):
+        TransferClassifier(backbone="test_resnet", weights=str(path))
+
+
+# Row 15: resuming with --ckpt_path last when there is no earlier run.
+def test_resume_without_an_earlier_run(in_tmp):
+    with pytest.raises(FileNotFoundError, match=re.escape("--ckpt_path last: no last.ckpt under runs/lightning_cnn")):
+        CNNCli(args=["fit", "--ckpt_path", "last", *QUICK, *QUIET])
+
+
+# Row 16: a checkpoint that holds pickled code is refused (weights_only loading).
+def test_checkpoint_with_pickled_code_is_refused(fast_trainer, tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Path("x")}, path)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        pl.Trainer(**fast_trainer).test(SimpleCNN(channels=(4,)), DigitsDataModule(), ckpt_path=str(path))
+
+
+# Row 17: testing a checkpoint on another split.
+def test_checkpoint_tested_on_another_split(fast_trainer, tmp_path):
+    trainer = fit(SimpleCNN(channels=(4,)), DigitsDataModule(split_seed=0), fast_trainer)
+    path = tmp_path / "seed0.ckpt"
+    trainer.save_checkpoint(path)
+    message = "The checkpoint was trained with split_seed=0, but this DigitsDataModule has split_seed=1"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        pl.Trainer(**fast_trainer).test(SimpleCNN(channels=(4,)), DigitsDataModule(split_seed=1), ckpt_path=str(path))

@@ -157,14 +157,45 @@ class CNNCli(LightningCLI):
         return self._instantiate_trainer(config, extra)
 
     def before_instantiate_classes(self) -> None:
+        if self.subcommand is None:
+            return
+        self._link_backbone_input_size(self.config[self.subcommand])
+        if self.subcommand == "fit":
+            self._resume_last_run(self.config[self.subcommand])
+
+    @staticmethod
+    def _link_backbone_input_size(config: Any) -> None:
+        """With a TransferClassifier, a DataModule without ``image_size`` resizes to the backbone's input size."""
+        model, data = config.get("model"), config.get("data")
+        if model is None or data is None or not str(model.get("class_path", "")).endswith("TransferClassifier"):
+            return
+        data_args = data.get("init_args")
+        if data_args is None or "image_size" not in data_args or data_args.get("image_size") is not None:
+            return
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(str(model.init_args.get("backbone") or "resnet18"))
+        if cfg is not None and cfg.input_size:
+            data_args["image_size"] = int(cfg.input_size[-1])
+
+    def after_instantiate_classes(self) -> None:
+        """With a pretrained TransferClassifier, normalize with the backbone's mean and std unless others are given."""
+        super().after_instantiate_classes()
+        model, dm = getattr(self, "model", None), getattr(self, "datamodule", None)
+        if not isinstance(model, TransferClassifier) or not isinstance(dm, ClassifierDataModule):
+            return
+        pretrained = model.hparams.get("pretrained") or model.hparams.get("weights")
+        if pretrained and dm.normalize == "dataset" and dm.mean is None:
+            cfg = model.data_config
+            dm.use_statistics(list(cfg["mean"]), list(cfg["std"]))
+
+    @staticmethod
+    def _resume_last_run(config: Any) -> None:
         """Make ``fit --ckpt_path last`` continue the newest run folder that holds a ``last.ckpt``.
 
         The default logger opens a new ``version_N`` folder for every run, where Lightning would look for
         ``last.ckpt`` in vain and silently start from scratch; resuming appends to the interrupted run instead.
         """
-        if self.subcommand != "fit":
-            return
-        config = self.config[self.subcommand]
         if config.get("ckpt_path") != "last":
             return
         logger = config.get("trainer", {}).get("logger")

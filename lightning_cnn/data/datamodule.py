@@ -371,6 +371,26 @@ class ClassifierDataModule(pl.LightningDataModule):
         dataset = self.make_dataset(self.split["train"][:count], train=False)
         return torch.stack([dataset[i][0] for i in range(len(dataset))])  # type: ignore[arg-type]
 
+    def use_statistics(self, mean: list[float], std: list[float]) -> None:
+        """Normalize with these per-channel statistics (e.g. a pretrained backbone's) instead of the training split's.
+
+        One value is repeated over every channel; a three-value RGB statistic is averaged for one-channel images.
+        """
+        channels = self.in_channels
+
+        def fit(values: list[float], name: str) -> list[float]:
+            if len(values) == channels:
+                return [float(v) for v in values]
+            if len(values) == 1 or channels == 1:
+                return [float(sum(values) / len(values))] * channels
+            raise ValueError(f"Expected {name} to have 1 or {channels} values, but got {list(values)!r}.")
+
+        self._mean = torch.tensor(fit(mean, "mean"), dtype=torch.float32)
+        self._std = torch.tensor(fit(std, "std"), dtype=torch.float32)
+        if bool((self._std <= 0).any()):
+            raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")
+        self._device_stats = None
+
     @property
     def mean(self) -> list[float] | None:
         """Per-channel mean used by ``normalize="dataset"``."""

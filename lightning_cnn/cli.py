@@ -221,9 +221,9 @@ class CNNCli(LightningCLI):
         if self.config["fit"].get("test_after_fit"):
             assert isinstance(self.model, LightningModule) and isinstance(self.datamodule, LightningDataModule)
             self.test_results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        log_dir = trainer.log_dir or trainer.default_root_dir  # a collective under DDP: every rank asks
         if trainer.is_global_zero:
             print(f"Training took {seconds:.1f} s ({trainer.current_epoch} epochs).")
-            log_dir = trainer.log_dir or trainer.default_root_dir
             print(f"Best checkpoint: {best or '(none saved)'}")
             print(f"Logs and config: {Path(log_dir).resolve()}")
 

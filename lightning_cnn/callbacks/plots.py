@@ -139,8 +139,13 @@ class TrainingPlots(Callback):
         self.written: list[Path] = []
 
     # ------------------------------------------------------------------ where
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # trainer.log_dir is a collective under DDP: every rank resolves it here, not rank 0 alone later.
+        self._dir = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+
     def _folder(self, trainer: pl.Trainer) -> Path:
-        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        folder = getattr(self, "_dir", None) or Path(self.dirpath or trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

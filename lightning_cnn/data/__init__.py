@@ -10,6 +10,8 @@ from lightning_cnn.data.augment import (
 )
 from lightning_cnn.data.datamodule import ClassifierDataModule
 from lightning_cnn.data.preview import AugmentationPreview, save_augmentation_preview
+from lightning_cnn.data.resident import DeviceResidentLoader
+from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler
 from lightning_cnn.data.sources import (
     ArrayDataModule,
     BadImageError,
@@ -27,9 +29,12 @@ __all__ = [
     "BatchAugmentation",
     "BatchTransform",
     "ClassifierDataModule",
+    "DeviceResidentLoader",
     "DigitsDataModule",
     "ImageFolderDataModule",
     "PRESETS",
+    "ResumableDataLoader",
+    "SeededSampler",
     "TorchvisionDataModule",
     "build_augmentation",
     "resolve_augment_on",

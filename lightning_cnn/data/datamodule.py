@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lightning_cnn._validation import check_choice, check_positive
 from lightning_cnn.data.augment import AugmentOn, AugmentSpec, BatchAugmentation, build_augmentation, resolve_augment_on
+from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state
 from lightning_cnn.data.splits import check_fractions, stratified_split
 
@@ -114,6 +115,9 @@ class ClassifierDataModule(pl.LightningDataModule):
         augment_on: ``"cpu"``, ``"device"`` or ``"auto"``.
         num_workers: loader worker processes.
         pin_memory: pin host memory for faster transfers (``None``: when a GPU is used).
+        device_resident: keep the training split on the trainer's device and draw shuffled batches there
+            (:class:`~lightning_cnn.data.resident.DeviceResidentLoader`: no workers, no transfers); for data
+            that fits in device memory. Augmentation then runs batched on the device.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
     ) -> None:
         super().__init__()
         check_positive("batch_size", batch_size)
@@ -136,6 +141,12 @@ class ClassifierDataModule(pl.LightningDataModule):
         check_choice("normalize", normalize, _NORMALIZE)
         check_choice("augment_on", augment_on, _AUGMENT_ON)
         check_fractions(val_fraction, test_fraction)
+        if device_resident and augment is not None and augment_on == "cpu":
+            raise ValueError(
+                "device_resident=True draws batches on the device, where per-sample CPU augmentation cannot run:"
+                " pass augment_on='device' or 'auto'."
+            )
+        self.device_resident = device_resident
         if (mean is None) != (std is None):
             raise ValueError("Expected mean and std to be given together, but got only one of them.")
         if std is not None and any(s <= 0 for s in std):
@@ -322,7 +333,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         dataset = self.make_dataset(self.split["train"], train=True)
         if self.augmentation is None:
             return dataset
-        self.augment_where = self._resolve_augment_on()
+        self.augment_where = "device" if self.device_resident else self._resolve_augment_on()
         if self.augment_where == "device":
             return dataset
         x, _ = dataset[0]
@@ -429,6 +440,12 @@ class ClassifierDataModule(pl.LightningDataModule):
         if self.train_set is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders are requested.")
         trainer = self._trainer_or_none()
+        if self.device_resident:
+            if trainer is None:
+                raise RuntimeError("device_resident=True needs a Trainer (its device and rank) to build the loader.")
+            return DeviceResidentLoader.from_trainer(  # type: ignore[return-value]
+                self.train_set, trainer, self.batch_size, seed=self._order_seed()
+            )
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = SeededSampler(self.train_set, seed=self._order_seed(), num_replicas=world, rank=rank)
         if trainer is not None:

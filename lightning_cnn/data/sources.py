@@ -57,6 +57,7 @@ class DigitsDataModule(ClassifierDataModule):
         augment_on: ``"cpu"`` (per sample, in the loader), ``"device"`` (batched) or ``"auto"``.
         num_workers: loader worker processes (0 suits in-memory data).
         pin_memory: pin host memory (``None``: when a GPU is used).
+        device_resident: keep the training split on the trainer's device and draw shuffled batches there.
 
     Example:
         >>> dm = DigitsDataModule()
@@ -82,6 +83,7 @@ class DigitsDataModule(ClassifierDataModule):
         augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -95,6 +97,7 @@ class DigitsDataModule(ClassifierDataModule):
             augment_on=augment_on,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            device_resident=device_resident,
         )
         _check_image_size(image_size)
         self.save_hyperparameters()
@@ -296,6 +299,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         augment_on: ``"cpu"``, ``"device"`` or ``"auto"``.
         num_workers: loader worker processes (they decode the images).
         pin_memory: pin host memory (``None``: when a GPU is used).
+        device_resident: keep the training split on the trainer's device and draw shuffled batches there.
 
     Raises:
         FileNotFoundError: when ``root`` is not a folder (at first use).
@@ -322,6 +326,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -335,6 +340,7 @@ class ImageFolderDataModule(ClassifierDataModule):
             augment_on=augment_on,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            device_resident=device_resident,
         )
         _check_image_size(image_size)
         check_choice("resize_mode", resize_mode, ("stretch", "center_crop"))
@@ -473,6 +479,7 @@ class ArrayDataModule(ClassifierDataModule):
         augment_on: ``"cpu"``, ``"device"`` or ``"auto"``.
         num_workers: loader worker processes.
         pin_memory: pin host memory (``None``: when a GPU is used).
+        device_resident: keep the training split on the trainer's device and draw shuffled batches there.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -504,6 +511,7 @@ class ArrayDataModule(ClassifierDataModule):
         augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -517,6 +525,7 @@ class ArrayDataModule(ClassifierDataModule):
             augment_on=augment_on,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            device_resident=device_resident,
         )
         if (x is None) == (path is None):
             raise ValueError("Expected either x and y (arrays) or path (an .npz file), but got both or neither.")
@@ -627,6 +636,7 @@ class TorchvisionDataModule(ClassifierDataModule):
         augment_on: ``"cpu"``, ``"device"`` or ``"auto"``.
         num_workers: loader worker processes.
         pin_memory: pin host memory (``None``: when a GPU is used).
+        device_resident: keep the training split on the trainer's device and draw shuffled batches there.
 
     Example:
         >>> dm = TorchvisionDataModule("CIFAR10", root="data")
@@ -649,6 +659,7 @@ class TorchvisionDataModule(ClassifierDataModule):
         augment_on: AugmentOn = "cpu",
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -662,6 +673,7 @@ class TorchvisionDataModule(ClassifierDataModule):
             augment_on=augment_on,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            device_resident=device_resident,
         )
         check_choice("name", name, tuple(_TORCHVISION))
         self.save_hyperparameters()

@@ -83,9 +83,18 @@ class ClassifierModule(pl.LightningModule):
         scheduler_options: further scheduler arguments (``step_size``, ``gamma``, ...).
         warmup_epochs: linear warm-up epochs in front of the scheduler.
         top_k: also report top-k accuracy when ``1 < top_k < num_classes``.
+        channels_last: store the convolution weights in channels-last memory format, so convolutions
+            run in NHWC (see ``docs/performance.md``); ``None`` (auto): on when the Trainer runs on the CPU,
+            where it was measured faster, off elsewhere and with ``optimizer="lbfgs"``. Applied in :meth:`setup`.
+        compile: compile the network with :func:`torch.compile` (``self.net``, in place, so checkpoint keys
+            do not change) when training starts; costs seconds to minutes of compilation.
+        log_train_step: log ``train/loss`` at every step (and in the progress bar); ``False`` logs it at
+            epoch end only, which spares the per-step logging work (the lean preset).
 
     Raises:
-        ValueError: for an unknown loss, optimizer or scheduler name, or an out-of-range number.
+        ValueError: for an unknown loss, optimizer or scheduler name, an out-of-range number, or
+            ``channels_last=True`` with ``optimizer="lbfgs"``.
+        TypeError: for a ``channels_last``, ``compile`` or ``log_train_step`` that is not a bool.
 
     Example:
         >>> class Tiny(ClassifierModule):
@@ -115,8 +124,24 @@ class ClassifierModule(pl.LightningModule):
         scheduler_options: dict[str, Any] | None = None,
         warmup_epochs: int = 0,
         top_k: int = 5,
+        channels_last: bool | None = None,
+        compile: bool = False,
+        log_train_step: bool = True,
     ) -> None:
         super().__init__()
+        for name, flag in (("compile", compile), ("log_train_step", log_train_step)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"Expected {name} to be a bool, but got {type(flag).__name__} {flag!r}.")
+        if channels_last is not None and not isinstance(channels_last, bool):
+            raise TypeError(
+                "Expected channels_last to be a bool or None,"
+                f" but got {type(channels_last).__name__} {channels_last!r}."
+            )
+        if channels_last and optimizer == "lbfgs":
+            raise ValueError(
+                "Expected channels_last to be False or None with optimizer='lbfgs' (LBFGS flattens gradients"
+                " with .view(), which channels-last convolution weights do not allow), but got True."
+            )
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Expected num_classes to be an int >= 2, but got {num_classes!r}.")
         check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -141,7 +166,10 @@ class ClassifierModule(pl.LightningModule):
         self.criterion: nn.Module | None = None
         if class_weights != "balanced":
             self.criterion = build_loss(loss, class_weights=class_weights, **self._loss_options)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        # The loss already rejects bad labels: no per-step argument check (it would sync with the host).
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # A metric, not a tensor: the epoch's train/loss is then averaged over every rank's samples.
+        self.train_loss = MeanMetric()
         self.val_metrics = _eval_metrics(num_classes, top_k)
         self.test_metrics = _eval_metrics(num_classes, top_k)
 
@@ -156,7 +184,29 @@ class ClassifierModule(pl.LightningModule):
         return net(x)
 
     # ------------------------------------------------------------------ setup
+    def uses_channels_last(self) -> bool:
+        """Whether :meth:`setup` puts the weights in channels-last format (``channels_last``, or auto on the CPU)."""
+        flag = self.hparams.get("channels_last")
+        if flag is not None:
+            return bool(flag)
+        if self.hparams.get("optimizer") == "lbfgs":
+            return False
+        trainer = self._trainer
+        return trainer is not None and type(trainer.accelerator).__name__ == "CPUAccelerator"
+
+    def _apply_fast_path(self) -> None:
+        self._channels_last = self.uses_channels_last()
+        if self._channels_last:
+            # Weights and inputs both channels-last: measured 1.48x the plain step on the CPU, weights alone
+            # 1.32x (SimpleCNN, batch 256, 32x32; docs/performance.md).
+            self.to(memory_format=torch.channels_last)
+        if self.hparams.get("compile") and not getattr(self, "_compiled", False):
+            net = getattr(self, "net", None)
+            (net if isinstance(net, nn.Module) else self).compile()
+            self._compiled = True
+
     def setup(self, stage: str) -> None:
+        self._apply_fast_path()
         if self.criterion is None:
             dm = getattr(self.trainer, "datamodule", None)
             weights = getattr(dm, "class_weights", None)
@@ -171,13 +221,18 @@ class ClassifierModule(pl.LightningModule):
             ).to(self.device)
 
     # ------------------------------------------------------------------ steps
-    @staticmethod
-    def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         if isinstance(batch, (tuple, list)):
-            return batch[0], (batch[1] if len(batch) > 1 else None)
-        if isinstance(batch, Mapping):
-            return batch["image"], batch.get("label")
-        return batch, None
+            x, y = batch[0], (batch[1] if len(batch) > 1 else None)
+        elif isinstance(batch, Mapping):
+            x, y = batch["image"], batch.get("label")
+        else:
+            x, y = batch, None
+        # Training inputs only: evaluation runs in inference mode, where a converted copy would be an inference
+        # tensor that subclasses' caches cannot version; channels-last weights alone carry evaluation.
+        if self.training and getattr(self, "_channels_last", False) and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         assert self.criterion is not None  # built in __init__ or setup
@@ -191,7 +246,12 @@ class ClassifierModule(pl.LightningModule):
         loss = self._loss(logits, y)
         labels = y.argmax(-1) if y.is_floating_point() else y
         self.train_acc.update(logits.detach(), labels)
-        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+        step = bool(self.hparams.get("log_train_step", True))
+        if step:
+            self.train_loss(loss.detach(), x.shape[0])  # forward: the step's value for the step log
+        else:
+            self.train_loss.update(loss.detach(), x.shape[0])
+        self.log("train/loss", self.train_loss, on_step=step, on_epoch=True, prog_bar=step, batch_size=x.shape[0])
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 

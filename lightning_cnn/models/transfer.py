@@ -349,13 +349,15 @@ class TransferClassifier(ClassifierModule):
 
     def _cached_features(self, x: torch.Tensor) -> torch.Tensor | None:
         # LBFGS calls the closure many times on one unchanged batch: look it up once.
-        if self._last is not None and self._last[0] is x and self._last[1] == x._version:
+        memo = not x.is_inference()  # inference tensors keep no version counter (and are not reused by LBFGS)
+        if memo and self._last is not None and self._last[0] is x and self._last[1] == x._version:
             return self._last[2]
         keys = self._keys(x)
         if not all(k in self._cache for k in keys):
             return None
         feats = torch.stack([self._cache[k] for k in keys]).to(x.device)
-        self._last = (x, x._version, feats)  # holding x keeps its identity unique
+        if memo:
+            self._last = (x, x._version, feats)  # holding x keeps its identity unique
         return feats
 
     def _store(self, x: torch.Tensor, feats: torch.Tensor) -> None:

@@ -69,3 +69,16 @@ def test_normalization_uses_training_split_only():
     torch.testing.assert_close(torch.tensor(dm.std), train.std(dim=(0, 2, 3), correction=0), atol=1e-5, rtol=0)
     batch = dm.normalize_images(train)
     assert abs(batch.mean().item()) < 1e-5 and abs(batch.std().item() - 1) < 1e-3
+
+
+def test_device_resident_mode_trains_from_tensors_on_the_device(fast_trainer):
+    from lightning_cnn import DeviceResidentLoader
+
+    pl.seed_everything(0)
+    dm = DigitsDataModule(device_resident=True, batch_size=128)
+    model = SimpleCNN(channels=(8, 16), lr=3e-3)
+    trainer = pl.Trainer(max_epochs=3, **fast_trainer)
+    trainer.fit(model, dm)
+    assert isinstance(trainer.train_dataloader, DeviceResidentLoader)
+    assert trainer.global_step == 3 * -(-len(dm.split["train"]) // 128)
+    assert trainer.callback_metrics["val/acc"] > 0.8

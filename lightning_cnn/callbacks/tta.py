@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -42,26 +42,7 @@ ViewName = Literal[
     "d4",
     "shifts",
 ]
-VIEW_NAMES: tuple[str, ...] = (
-    "identity",
-    "hflip",
-    "vflip",
-    "rot90",
-    "rot180",
-    "rot270",
-    "transpose",
-    "shift_left",
-    "shift_right",
-    "shift_up",
-    "shift_down",
-    "zoom_in",
-    "zoom_out",
-    "five_crop",
-    "ten_crop",
-    "flips",
-    "d4",
-    "shifts",
-)
+VIEW_NAMES: tuple[str, ...] = get_args(ViewName)
 # Names that stand for several views.
 _PRESETS: dict[str, tuple[str, ...]] = {
     "flips": ("identity", "hflip", "vflip"),

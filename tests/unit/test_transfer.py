@@ -110,7 +110,10 @@ def test_bad_arguments(kwargs, error, message):
 
 
 def test_pretrained_download_failure_says_how_to_load_locally(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    # Offline at call time (the environment variable is read only when the hub client is imported).
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(RuntimeError, match="pass weights=PATH to a local state dict"):
         TransferClassifier(backbone="resnet18", pretrained=True)
 

@@ -5,8 +5,9 @@ CPU-worker path: a DataLoader with 2 workers applies torchvision v2 transforms p
 in the main process (what ``augment_on="device"`` does, here on the CPU). Prints the ratio and what
 ``augment_on="auto"`` picks for each size.
 
-The batched path runs with one torch thread (``--threads``), the worker path with two processes of
-one thread each. Run: ``.venv/bin/python benchmarks/augment.py`` (``--quick`` for a smoke run).
+The batched path runs in the main process with torch's threads (all cores by default, as in training;
+``--threads`` to change), the worker path with two processes of one thread each.
+Run: ``.venv/bin/python benchmarks/augment.py`` (``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ def batched(images: torch.Tensor, batch_size: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few images, for a smoke run")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the batched path (main process)")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads of the batched path (main process)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings of each path")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 224], help="image sides to time")
     args = parser.parse_args()
-    # One thread: the batched path gets one core against the workers' two (on a shared 2-core machine,
-    # more intra-op threads than free cores make torch far slower, not faster).
+    # On a shared machine, more intra-op threads than free cores make torch far slower: pass --threads 1 there.
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, spec {SPEC!r}, 2 loader workers")

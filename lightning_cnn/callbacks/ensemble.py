@@ -199,6 +199,7 @@ class EnsembleEvaluation(Callback):
         self._scores: dict[str, dict[str, _Scores]] = {}
         self.checkpoint_paths: list[str] = []
         self.predictions: list[torch.Tensor] = []
+        self._test_probs: list[torch.Tensor] = []
         if not self.checkpoints and not self._given and not include_module:
             raise ValueError("The ensemble has no members: pass checkpoints, members or include_module=True.")
 
@@ -374,11 +375,24 @@ class EnsembleEvaluation(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if "test" in self.stages:
-            self._on_batch(trainer, batch, "test")
+            merged = self._on_batch(trainer, batch, "test")
+            self._test_probs.append(merged.detach().exp().cpu())
+
+    @override
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._test_probs = []
 
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._on_epoch_end(pl_module, "test")
+
+    @property
+    def test_probabilities(self) -> dict[str, torch.Tensor]:
+        """This rank's merged test probabilities ``[N, C]`` of the last test run, in batch order.
+
+        :class:`~lightning_cnn.TrainingPlots` draws them in its reliability diagram.
+        """
+        return {"ensemble": torch.cat(self._test_probs)} if self._test_probs else {}
 
     @override
     def on_predict_batch_end(

@@ -137,6 +137,7 @@ class TrainingPlots(Callback):
         self._probs: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
         self.written: list[Path] = []
+        self.reliability_curves: list[str] = []
 
     # ------------------------------------------------------------------ where
     @override
@@ -233,6 +234,7 @@ class TrainingPlots(Callback):
                 for name, p in extra.items():
                     if isinstance(p, torch.Tensor) and p.shape == probs.shape:
                         curves[str(name)] = (p.cpu(), target)
+        self.reliability_curves = list(curves)
         self._emit(trainer, plot_reliability(curves, folder / "reliability.png"))
 
     # ------------------------------------------------------------------ state

@@ -362,6 +362,7 @@ class TestTimeAugmentation(Callback):
         self._batch_to_input = batch_to_input
         self._scores: dict[str, _Scores] = {}
         self.predictions: list[torch.Tensor] = []
+        self._test_probs: list[torch.Tensor] = []
 
     @property
     def state_key(self) -> str:
@@ -518,11 +519,24 @@ class TestTimeAugmentation(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if "test" in self.stages:
-            self._on_batch(trainer, pl_module, batch, batch_idx, "test")
+            merged = self._on_batch(trainer, pl_module, batch, batch_idx, "test")
+            self._test_probs.append(merged.detach().exp().cpu())
+
+    @override
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._test_probs = []
 
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._on_epoch_end(pl_module, "test")
+
+    @property
+    def test_probabilities(self) -> dict[str, torch.Tensor]:
+        """This rank's merged test probabilities ``[N, C]`` of the last test run, in batch order.
+
+        :class:`~lightning_cnn.TrainingPlots` draws them in its reliability diagram.
+        """
+        return {"tta": torch.cat(self._test_probs)} if self._test_probs else {}
 
     @override
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

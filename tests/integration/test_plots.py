@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lightning_cnn import DigitsDataModule, RunSummary, SimpleCNN, TrainingPlots
@@ -69,3 +70,25 @@ def test_plot_functions_write_what_they_are_given(tmp_path, kind):
         probs = torch.softmax(torch.randn(200, 4, generator=torch.Generator().manual_seed(0)) * 3, -1)
         plot_reliability({"plain": (probs, torch.randint(0, 4, (200,)))}, path)
     assert_real_png(path)
+
+
+def test_reliability_diagram_adds_tta_and_ensemble_lines(fast_trainer, tmp_path):
+    from lightning_cnn import EnsembleEvaluation, TestTimeAugmentation
+
+    pl.seed_everything(0)
+    dm = DigitsDataModule()
+    members = []
+    for seed in (0, 1):
+        pl.seed_everything(seed)
+        model = SimpleCNN(channels=(4, 8), hidden=())
+        pl.Trainer(**fast_trainer, max_epochs=1).fit(model, dm)
+        members.append(model)
+    plots = TrainingPlots(dirpath=str(tmp_path / "plots"))
+    tta = TestTimeAugmentation(views=("identity", "shifts"))
+    ensemble = EnsembleEvaluation(members=members[1:])
+    pl.Trainer(**{**fast_trainer, "callbacks": [plots, tta, ensemble]}).test(members[0], dm, verbose=False)
+    n = len(dm.split["test"])
+    assert tta.test_probabilities["tta"].shape == ensemble.test_probabilities["ensemble"].shape == (n, 10)
+    torch.testing.assert_close(tta.test_probabilities["tta"].sum(-1), torch.ones(n))
+    assert set(plots.reliability_curves) == {"plain", "tta", "ensemble"}
+    assert_real_png(tmp_path / "plots" / "reliability.png")

@@ -22,6 +22,7 @@ from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, TrainingPlots
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
+    AugmentationPreview,
     ClassifierDataModule,
     DigitsDataModule,
     ImageFolderDataModule,
@@ -29,7 +30,7 @@ from lightning_cnn.data import (
 )
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 
-__all__ = ["CNNCli", "main"]
+__all__ = ["DEFAULT_RUN", "CNNCli", "main"]
 
 
 def _trainer_defaults() -> dict[str, Any]:
@@ -154,6 +155,10 @@ class CNNCli(LightningCLI):
         for kind in (RunSummary, TrainingPlots, FiniteLossGuard):
             if not any(isinstance(c, kind) for c in given):
                 extra.append(kind())
+        dm = getattr(self, "datamodule", None)
+        if getattr(dm, "augmentation", None) is not None and not any(isinstance(c, AugmentationPreview) for c in given):
+            side = getattr(dm, "image_size", None) or 64
+            extra.append(AugmentationPreview(scale=max(1, 64 // int(side))))  # "still a cat?": augmented samples
         return self._instantiate_trainer(config, extra)
 
     def before_instantiate_classes(self) -> None:
@@ -228,11 +233,15 @@ class CNNCli(LightningCLI):
             print(f"Logs and config: {Path(log_dir).resolve()}")
 
 
+#: What ``lightning-cnn`` with no arguments (and so ``make run``) runs.
+DEFAULT_RUN = ("fit", "--test_after_fit", "true", "--data.augment", "light")
+
+
 def main(args: list[str] | None = None) -> None:
-    """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
+    """Run the command line; with no arguments, train SimpleCNN on digits (light augmentation) and test it."""
     argv = sys.argv[1:] if args is None else list(args)
     if not argv:
-        argv = ["fit", "--test_after_fit", "true"]
+        argv = list(DEFAULT_RUN)
     elif args is None:
         CNNCli()
         return

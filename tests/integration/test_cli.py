@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
-from lightning_cnn.cli import CNNCli
+from lightning_cnn.cli import DEFAULT_RUN, CNNCli
 
 QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -85,8 +87,11 @@ def test_data_links_into_model(in_tmp):
 
 def test_default_run_reaches_099_and_test_ckpt_reproduces_it(in_tmp):
     """What `make run` does: train the defaults, test the best checkpoint; then test it in a new CLI."""
-    cli = run_cli("fit", "--test_after_fit", "true", *QUIET)
+    cli = run_cli(*DEFAULT_RUN, *QUIET)
     assert cli.test_results is not None
+    preview = Path(cli.trainer.log_dir) / "augment_preview.png"
+    assert preview.is_file() and min(Image.open(preview).size) >= 64
+    assert np.asarray(Image.open(preview).convert("L"), dtype=np.float32).std() > 10  # not blank
     metrics = cli.test_results[0]
     print(f"default run test metrics: {metrics}")
     assert metrics["test/acc"] >= 0.99

@@ -234,11 +234,11 @@ class CNNCli(LightningCLI):
 
 
 #: What ``lightning-cnn`` with no arguments (and so ``make run``) runs.
-DEFAULT_RUN = ("fit", "--test_after_fit", "true", "--data.augment", "light")
+DEFAULT_RUN = ("fit", "--test_after_fit", "true")
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the command line; with no arguments, train SimpleCNN on digits (light augmentation) and test it."""
+    """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
     argv = sys.argv[1:] if args is None else list(args)
     if not argv:
         argv = list(DEFAULT_RUN)

@@ -21,7 +21,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from lightning_cnn import DigitsDataModule, SimpleCNN, TransferClassifier
-from lightning_cnn.callbacks import SnapshotEnsemble, TrainingPlots
+from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, SnapshotEnsemble, TrainingPlots
+from lightning_cnn.data import AugmentationPreview
 from lightning_cnn.data.datamodule import split_digest
 
 # 250 validation and 216 test samples: even, so Lightning's DistributedSampler pads no duplicate
@@ -89,12 +90,13 @@ def _worker(rank: int, out: str, port: int) -> None:
     result: dict = {}
 
     # 1. SimpleCNN + DataModule + SnapshotEnsemble + TrainingPlots.
-    dm = RecordingDigits(**DATA)
+    dm = RecordingDigits(**DATA, augment="light", augment_on="device")
     recorder, snapshots = Recorder(), SnapshotEnsemble(cycles=2)
+    summary, guard, preview = RunSummary(), FiniteLossGuard(check_every_n_steps=3), AugmentationPreview()
     model = SimpleCNN(channels=(4, 8), hidden=(), lr=0.01)
     trainer = pl.Trainer(
         max_epochs=2,
-        callbacks=[recorder, snapshots, TrainingPlots(dirpath=str(Path(out) / "plots"))],
+        callbacks=[recorder, snapshots, TrainingPlots(dirpath=str(Path(out) / "plots")), summary, guard, preview],
         default_root_dir=out,
         **ddp,
     )
@@ -106,6 +108,8 @@ def _worker(rank: int, out: str, port: int) -> None:
         "snapshots": len(snapshots.snapshots),
         "val": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "world_size": trainer.world_size,
+        "summary": summary.rows,
+        "preview": str(preview.path) if preview.path is not None else None,
     }
 
     # 2. Fixed weights: validation and test metrics over the whole sets.
@@ -168,6 +172,10 @@ def test_components_under_ddp(tmp_path):
     # SnapshotEnsemble: one snapshot per cycle on every rank; TrainingPlots wrote its figures.
     assert fits[0]["snapshots"] == fits[1]["snapshots"] == 2
     assert {p.name for p in (out / "plots").glob("*.png")} >= {"curves.png", "confusion_matrix.png"}
+    # RunSummary describes the same run on both ranks; FiniteLossGuard checked (finite losses) without
+    # stopping; AugmentationPreview wrote one preview, on rank 0.
+    assert fits[0]["summary"] == fits[1]["summary"] and dict(fits[0]["summary"])["augmentation"] == "light (device)"
+    assert fits[0]["preview"] is not None and Path(fits[0]["preview"]).is_file() and fits[1]["preview"] is None
 
     # ClassifierModule metrics over the whole validation and test sets equal single-process numbers.
     val, test = _single(tmp_path / "single")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 from typing_extensions import override
 
 from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn.data.augment import build_augmentation
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
 
 __all__ = ["VIEW_NAMES", "TestTimeAugmentation", "View", "ViewName", "make_views"]
@@ -311,6 +313,12 @@ class TestTimeAugmentation(Callback):
         num_classes: number of classes; ``None``: read from the first logits.
         seed: seed of the Monte Carlo dropout masks (per batch and rank).
         batch_to_input: a function from a batch to ``(images, labels or None)``.
+        random_passes: passes of random training augmentation, blended with the views (``0``: none). The
+            augmentation runs on the batch as the model sees it (after normalization): geometric
+            augmentations act as in training, colour jitter acts on normalized values.
+        random_weight: weight of the views' merged prediction in the blend (fastai's ``beta``).
+        augment: the augmentation of the random passes (a preset, list or dict, as the DataModule's
+            ``augment``); ``None``: the DataModule's own.
 
     Raises:
         ValueError: for an unknown view, merge mode or stage, or an out-of-range number.
@@ -339,9 +347,19 @@ class TestTimeAugmentation(Callback):
         num_classes: int | None = None,
         seed: int = 0,
         batch_to_input: Callable[[Any], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+        random_passes: int = 0,
+        random_weight: float = 0.25,
+        augment: str | list[str] | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_choice("merge", merge, MERGE_MODES)
+        check_positive("random_passes", random_passes, allow_zero=True)
+        if (
+            isinstance(random_weight, bool)
+            or not isinstance(random_weight, (int, float))
+            or not 0 <= random_weight <= 1
+        ):
+            raise ValueError(f"Expected random_weight to be in [0, 1], but got {random_weight!r}.")
         check_positive("mc_dropout", mc_dropout, allow_zero=True)
         if max_batch is not None:
             check_positive("max_batch", max_batch)
@@ -363,6 +381,19 @@ class TestTimeAugmentation(Callback):
         self._scores: dict[str, _Scores] = {}
         self.predictions: list[torch.Tensor] = []
         self._test_probs: list[torch.Tensor] = []
+        self.random_passes = int(random_passes)
+        self.random_weight = float(random_weight)
+        self._augmentation: nn.Module | None = build_augmentation(augment) if augment is not None else None
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.random_passes and self._augmentation is None:
+            self._augmentation = getattr(getattr(trainer, "datamodule", None), "augmentation", None)
+            if self._augmentation is None:
+                raise ValueError(
+                    f"random_passes={self.random_passes} replays the training augmentation, but the DataModule has"
+                    " none: give augment (a preset, list or dict, as the DataModule's augment) to the callback."
+                )
 
     @property
     def state_key(self) -> str:
@@ -461,8 +492,30 @@ class TestTimeAugmentation(Callback):
                 return torch.stack([t for _ in range(self.mc_dropout) for t in run()])
 
     def merged_log_probs(self, module: nn.Module, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
-        """Merged log-probabilities ``[B, num_classes]`` of the views of images ``[B, C, H, W]``."""
-        return merge_log_probs(self.view_logits(module, x, seed), self.merge)
+        """Merged log-probabilities ``[B, num_classes]`` of the views of images ``[B, C, H, W]``.
+
+        With ``random_passes=n`` the views' merged probabilities are blended with the mean probabilities of
+        ``n`` randomly augmented passes: ``random_weight * views + (1 - random_weight) * augmented``.
+        """
+        merged = merge_log_probs(self.view_logits(module, x, seed), self.merge)
+        if not self.random_passes:
+            return merged
+        if self._augmentation is None:
+            raise RuntimeError("random_passes needs an augmentation: pass augment, or use a DataModule that has one.")
+        generator = torch.Generator(device=x.device).manual_seed(self.seed if seed is None else seed)
+        passes = torch.stack(
+            [
+                self.forward(module, self._augmentation.to(x.device)(x, generator=generator)).float().log_softmax(-1)
+                for _ in range(self.random_passes)
+            ]
+        )
+        augmented = torch.logsumexp(passes, 0) - math.log(self.random_passes)
+        w = self.random_weight
+        if w == 1.0:
+            return merged
+        if w == 0.0:
+            return augmented
+        return torch.logaddexp(merged + math.log(w), augmented + math.log(1 - w))
 
     # ------------------------------------------------------------------ hooks
     def _scores_for(self, stage: str, num_classes: int, device: torch.device) -> _Scores:

@@ -118,3 +118,42 @@ def test_callback_pickles_for_spawned_processes():
     x = torch.randn(1, 1, 5, 5)
     for a, b in zip(tta.views, clone.views, strict=True):
         assert torch.equal(a(x), b(x))
+
+
+def test_random_mode_blends_views_with_augmented_passes_as_computed_by_hand():
+    import math
+
+    from lightning_cnn.data.augment import build_augmentation
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 5)).eval()
+    x = torch.randn(6, 1, 8, 8)
+    tta = TestTimeAugmentation(views=("identity", "hflip"), random_passes=3, random_weight=0.25, augment="light")
+    got = tta.merged_log_probs(net, x, seed=7)
+
+    views = torch.stack([net(x).softmax(-1), net(x.flip(-1)).softmax(-1)]).mean(0)
+    aug, gen = build_augmentation("light"), torch.Generator().manual_seed(7)
+    augmented = torch.stack([net(aug(x, generator=gen)).softmax(-1) for _ in range(3)]).mean(0)
+    torch.testing.assert_close(got.exp(), 0.25 * views + 0.75 * augmented, atol=1e-6, rtol=0)
+    assert not torch.allclose(augmented, views)  # the passes really are augmented
+    torch.testing.assert_close(tta.merged_log_probs(net, x, seed=7), got)  # seeded: repeatable
+    plain = TestTimeAugmentation(views=("identity", "hflip"), random_passes=3, random_weight=1.0, augment="light")
+    torch.testing.assert_close(plain.merged_log_probs(net, x, seed=7).exp(), views, atol=1e-6, rtol=0)
+    assert math.isclose(float(got.exp().sum(-1).mean()), 1.0, abs_tol=1e-5)
+
+
+def test_random_mode_needs_an_augmentation(fast_trainer):
+    import lightning.pytorch as pl
+
+    from lightning_cnn import DigitsDataModule, SimpleCNN
+
+    with pytest.raises(ValueError, match=r"Expected random_weight to be in \[0, 1\], but got 1.5"):
+        TestTimeAugmentation(random_passes=2, random_weight=1.5)
+    tta = TestTimeAugmentation(random_passes=2)
+    trainer = pl.Trainer(**fast_trainer, callbacks=[tta], limit_test_batches=1)
+    with pytest.raises(ValueError, match="random_passes=2 replays the training augmentation, but the DataModule has"):
+        trainer.test(SimpleCNN(channels=(4,)), DigitsDataModule())
+    tta = TestTimeAugmentation(views=("identity",), random_passes=2)
+    trainer = pl.Trainer(**fast_trainer, callbacks=[tta], limit_test_batches=2)
+    result = trainer.test(SimpleCNN(channels=(4,)), DigitsDataModule(augment="light"), verbose=False)[0]
+    assert 0.0 <= result["test/tta_acc"] <= 1.0 and result["test/tta_nll"] > 0

@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.func import functional_call, stack_module_state
 from typing_extensions import override
@@ -21,7 +20,7 @@ from lightning_cnn.callbacks.tta import (
     ViewName,
     _forward_context,
     _labels,
-    _replace_outputs,
+    _MergingCallback,
     _Scores,
     _split_batch,
     make_views,
@@ -117,7 +116,7 @@ def _same_architecture(members: Sequence[nn.Module]) -> bool:
     return True
 
 
-class EnsembleEvaluation(Callback):
+class EnsembleEvaluation(_MergingCallback):
     """Evaluate an ensemble of trained models on the batches the trainer already loads.
 
     Members come from checkpoint paths, glob patterns or folders of snapshots (``checkpoints``), from
@@ -163,6 +162,8 @@ class EnsembleEvaluation(Callback):
         torch.Size([3, 2, 3])
     """
 
+    _probability_name = "ensemble"
+
     def __init__(
         self,
         checkpoints: str | Sequence[str] | None = None,
@@ -198,8 +199,6 @@ class EnsembleEvaluation(Callback):
         self._stacked: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
         self._scores: dict[str, dict[str, _Scores]] = {}
         self.checkpoint_paths: list[str] = []
-        self.predictions: list[torch.Tensor] = []
-        self._test_probs: list[torch.Tensor] = []
         if not self.checkpoints and not self._given and not include_module:
             raise ValueError("The ensemble has no members: pass checkpoints, members or include_module=True.")
 
@@ -289,7 +288,6 @@ class EnsembleEvaluation(Callback):
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if "predict" in self.stages:
             self._prepare(trainer, pl_module)
-        self.predictions = []
 
     def _streams(self, stage: str, m: int, num_classes: int, device: torch.device) -> dict[str, _Scores]:
         streams = self._scores.get(stage)
@@ -302,7 +300,9 @@ class EnsembleEvaluation(Callback):
             s.to(device)
         return streams
 
-    def _on_batch(self, trainer: pl.Trainer, batch: Any, stage: str) -> torch.Tensor:
+    def _on_batch(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int, stage: str
+    ) -> torch.Tensor:
         x, y = self.batch_to_input(batch)
         with _forward_context(trainer):
             if len(self.views) == 1 and self.views[0].name == "identity":
@@ -345,70 +345,6 @@ class EnsembleEvaluation(Callback):
             module.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, sync_dist=False)
         for scores in streams.values():
             scores.reset()
-
-    @override
-    def on_validation_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "val" in self.stages and not trainer.sanity_checking:
-            self._on_batch(trainer, batch, "val")
-
-    @override
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._on_epoch_end(pl_module, "val")
-
-    @override
-    def on_test_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "test" in self.stages:
-            merged = self._on_batch(trainer, batch, "test")
-            self._test_probs.append(merged.detach().exp().cpu())
-
-    @override
-    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._test_probs = []
-
-    @override
-    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._on_epoch_end(pl_module, "test")
-
-    @property
-    def test_probabilities(self) -> dict[str, torch.Tensor]:
-        """This rank's merged test probabilities ``[N, C]`` of the last test run, in batch order.
-
-        :class:`~lightning_cnn.TrainingPlots` draws them in its reliability diagram.
-        """
-        return {"ensemble": torch.cat(self._test_probs)} if self._test_probs else {}
-
-    @override
-    def on_predict_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "predict" not in self.stages:
-            return
-        probs = self._on_batch(trainer, batch, "predict").exp()
-        _replace_outputs(outputs, probs)
-        self.predictions.append(probs.cpu())
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

@@ -275,7 +275,100 @@ def _forward_context(trainer: pl.Trainer | None) -> contextlib.AbstractContextMa
     return plugin.forward_context() if plugin is not None else contextlib.nullcontext()
 
 
-class TestTimeAugmentation(Callback):
+class _MergingCallback(Callback):
+    """The loop wiring shared by the callbacks that merge several predictions of each batch.
+
+    A subclass gives ``_on_batch`` (merged log-probabilities of a batch, metrics updated) and ``_on_epoch_end``
+    (metrics logged); this base runs them in the validation, test and predict loops of ``self.stages``, keeps
+    the merged test probabilities for :attr:`test_probabilities` and the predict ones in :attr:`predictions`.
+    """
+
+    _probability_name = "merged"
+    stages: tuple[str, ...]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.predictions: list[torch.Tensor] = []
+        self._test_probs: list[torch.Tensor] = []
+
+    def _on_batch(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int, stage: str
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _on_epoch_end(self, module: pl.LightningModule, stage: str) -> None:
+        raise NotImplementedError
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "val" in self.stages and not trainer.sanity_checking:
+            self._on_batch(trainer, pl_module, batch, batch_idx, "val")
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._on_epoch_end(pl_module, "val")
+
+    @override
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._test_probs = []
+
+    @override
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "test" in self.stages:
+            merged = self._on_batch(trainer, pl_module, batch, batch_idx, "test")
+            self._test_probs.append(merged.detach().exp().cpu())
+
+    @override
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._on_epoch_end(pl_module, "test")
+
+    @property
+    def test_probabilities(self) -> dict[str, torch.Tensor]:
+        """This rank's merged test probabilities ``[N, C]`` of the last test run, in batch order.
+
+        :class:`~lightning_cnn.TrainingPlots` draws them in its reliability diagram.
+        """
+        return {self._probability_name: torch.cat(self._test_probs)} if self._test_probs else {}
+
+    @override
+    def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.predictions = []
+
+    @override
+    def on_predict_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if "predict" not in self.stages:
+            return
+        probs = self._on_batch(trainer, pl_module, batch, batch_idx, "predict").exp()
+        _replace_outputs(outputs, probs)
+        self.predictions.append(probs.cpu())
+
+
+class TestTimeAugmentation(_MergingCallback):
     """Evaluate (and predict) on several views of each batch, merged into one prediction.
 
     In the validation, test and predict loops, after the module's own step, the callback passes the
@@ -332,6 +425,7 @@ class TestTimeAugmentation(Callback):
     """
 
     __test__ = False  # not a pytest test class, despite its name
+    _probability_name = "tta"
 
     def __init__(
         self,
@@ -379,8 +473,6 @@ class TestTimeAugmentation(Callback):
         self.seed = seed
         self._batch_to_input = batch_to_input
         self._scores: dict[str, _Scores] = {}
-        self.predictions: list[torch.Tensor] = []
-        self._test_probs: list[torch.Tensor] = []
         self.random_passes = int(random_passes)
         self.random_weight = float(random_weight)
         self._augmentation: nn.Module | None = build_augmentation(augment) if augment is not None else None
@@ -542,74 +634,6 @@ class TestTimeAugmentation(Callback):
         for name, value in scores.compute().items():
             module.log(f"{stage}/tta_{name}", value, on_step=False, on_epoch=True, sync_dist=False)
         scores.reset()
-
-    @override
-    def on_validation_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "val" in self.stages and not trainer.sanity_checking:
-            self._on_batch(trainer, pl_module, batch, batch_idx, "val")
-
-    @override
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._on_epoch_end(pl_module, "val")
-
-    @override
-    def on_test_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "test" in self.stages:
-            merged = self._on_batch(trainer, pl_module, batch, batch_idx, "test")
-            self._test_probs.append(merged.detach().exp().cpu())
-
-    @override
-    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._test_probs = []
-
-    @override
-    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._on_epoch_end(pl_module, "test")
-
-    @property
-    def test_probabilities(self) -> dict[str, torch.Tensor]:
-        """This rank's merged test probabilities ``[N, C]`` of the last test run, in batch order.
-
-        :class:`~lightning_cnn.TrainingPlots` draws them in its reliability diagram.
-        """
-        return {"tta": torch.cat(self._test_probs)} if self._test_probs else {}
-
-    @override
-    def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.predictions = []
-
-    @override
-    def on_predict_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if "predict" not in self.stages:
-            return
-        probs = self._on_batch(trainer, pl_module, batch, batch_idx, "predict").exp()
-        _replace_outputs(outputs, probs)
-        self.predictions.append(probs.cpu())
 
 
 def _replace_outputs(outputs: Any, probs: torch.Tensor) -> None:

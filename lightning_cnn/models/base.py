@@ -288,6 +288,68 @@ class ClassifierModule(pl.LightningModule):
         x, _ = self._unpack(batch)
         return self(x).float().softmax(-1)
 
+    # ------------------------------------------------------------------ checkpoints
+    def _train_metrics(self) -> dict[str, Metric]:
+        return {"train_loss": self.train_loss, "train_acc": self.train_acc}
+
+    def _mid_epoch(self) -> bool:
+        trainer = self._trainer
+        if trainer is None or not trainer.training:
+            return False
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        return 0 < progress.current.ready < trainer.num_training_batches and not progress.is_last_batch
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the running sums of the epoch's training metrics in a checkpoint written in the middle of an epoch.
+
+        A run resumed from it then logs the same ``train/loss_epoch`` and ``train/acc`` for that epoch as an
+        uninterrupted run. The sums are added over the ranks (every rank saves, so this is a collective), and a
+        resumed run puts them on rank 0, so a resume with another number of processes still adds up.
+        """
+        if not self._mid_epoch():
+            return
+        trainer = self.trainer
+        states: dict[str, dict[str, torch.Tensor]] = {}
+        for name, metric in self._train_metrics().items():
+            if not all(getattr(fx, "__name__", "") == "dim_zero_sum" for fx in metric._reductions.values()):
+                continue  # only sums can be added over ranks and continued
+            state = {}
+            for key, value in metric.metric_state.items():
+                assert isinstance(value, torch.Tensor)
+                if trainer.world_size > 1:
+                    gathered = self.all_gather(value)
+                    assert isinstance(gathered, torch.Tensor)
+                    value = gathered.sum(0)
+                state[key] = value.detach().cpu().clone()
+            states[name] = state
+        checkpoint["train_metric_states"] = {
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "states": states,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_metric_states = checkpoint.get("train_metric_states")
+
+    def on_train_start(self) -> None:
+        saved = getattr(self, "_resumed_metric_states", None)
+        self._resumed_metric_states = None
+        trainer = self.trainer
+        # Only when this fit resumes at the very step the sums were saved at (not a new fit from loaded weights).
+        if not saved or (saved["epoch"], saved["global_step"]) != (trainer.current_epoch, trainer.global_step):
+            return
+        if not trainer.is_global_zero:
+            return  # the totals live on rank 0; the other ranks start from zero and the epoch's sync adds them up
+        metrics = self._train_metrics()
+        for name, state in saved["states"].items():
+            metric = metrics.get(name)
+            if metric is None or set(state) != set(metric.metric_state):
+                continue
+            for key, value in state.items():
+                setattr(metric, key, value.to(device=self.device, dtype=getattr(metric, key).dtype))
+            metric._update_count = max(metric._update_count, 1)
+            metric._computed = None
+
     # ------------------------------------------------------------------ optimization
     def configure_optimizers(self) -> Any:
         hp = self.hparams

@@ -233,8 +233,24 @@ class CNNCli(LightningCLI):
             print(f"Logs and config: {Path(log_dir).resolve()}")
 
 
-#: What ``lightning-cnn`` with no arguments (and so ``make run``) runs.
-DEFAULT_RUN = ("fit", "--test_after_fit", "true")
+#: What ``lightning-cnn`` with no arguments (and so ``make run``) runs: 30 epochs with a cosine learning-rate decay on
+#: batches augmented with the "light" preset (the batched path, which "auto" picks for 8x8 images), then a test of the
+#: best checkpoint. Chosen on the validation split: mean best val/loss over seeds 0-4 was 0.033 (0.034 in 20 epochs at a
+#: constant rate) against 0.054 for the per-sample CPU path and 0.060 without augmentation (both 20 epochs, constant
+#: rate).
+DEFAULT_RUN = (
+    "fit",
+    "--test_after_fit",
+    "true",
+    "--data.augment",
+    "light",
+    "--data.augment_on",
+    "auto",
+    "--model.scheduler",
+    "cosine",
+    "--trainer.max_epochs",
+    "30",
+)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -8,17 +8,9 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from lightning_cnn import DigitsDataModule, RunSummary, SimpleCNN, TrainingPlots
-
-
-def assert_real_png(path: Path, min_size: tuple[int, int] = (300, 300)) -> None:
-    assert path.is_file(), path
-    image = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-    assert image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1], image.shape
-    assert image.std() > 10, f"{path.name} looks blank"
-    assert (image < 128).mean() > 0.005, f"{path.name} has almost nothing drawn"
+from tests.helpers.images import assert_real_png
 
 
 def test_training_plots_and_summary(fast_trainer, tmp_path, capsys):

@@ -1,8 +1,7 @@
 """The command lines of the README run (with a short training budget appended to `fit`).
 
-Skipped, and why: `make run` / `make test` (this suite is what `make test` runs; `make run` is the CLI's default
-run, `test_cli.py::test_default_run_reaches_099_and_test_ckpt_reproduces_it`), `pip install` (done by `make`),
-and the GPU line (no GPU here). The torchrun line runs under its own test, `test_torchrun.py`.
+The README's `make` and `pip install` lines run in `test_readme_shell.py`; the torchrun line runs under its own test,
+`test_torchrun.py`; the GPU line does not run (no GPU here).
 """
 
 from __future__ import annotations

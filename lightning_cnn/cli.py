@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
@@ -164,9 +165,34 @@ class CNNCli(LightningCLI):
     def before_instantiate_classes(self) -> None:
         if self.subcommand is None:
             return
+        self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
         if self.subcommand == "fit":
             self._resume_last_run(self.config[self.subcommand])
+
+    @staticmethod
+    def _check_accelerator(config: Any) -> None:
+        """Refuse ``--trainer.accelerator gpu|cuda`` without (enough) such devices, before anything is built."""
+        trainer = config.get("trainer") or {}
+        accelerator = trainer.get("accelerator")
+        if not isinstance(accelerator, str) or accelerator.lower() not in ("gpu", "cuda"):
+            return
+        kind = "CUDA" if accelerator.lower() == "cuda" else "CUDA or MPS"
+        available = torch.cuda.device_count()
+        if available == 0 and kind != "CUDA" and torch.backends.mps.is_available():
+            available = 1
+        if available == 0:
+            raise ValueError(
+                f"--trainer.accelerator {accelerator}: this machine has no {kind} device. Use --trainer.accelerator"
+                " cpu, or auto to take a GPU where there is one."
+            )
+        devices = trainer.get("devices")
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > available:
+            raise ValueError(
+                f"--trainer.devices {devices}: this machine has {available} {kind} device(s). Use --trainer.devices"
+                f" {available} or fewer (-1: all of them), or add machines with --trainer.num_nodes"
+                " (docs/distributed.md)."
+            )
 
     @staticmethod
     def _link_backbone_input_size(config: Any) -> None:

@@ -242,3 +242,24 @@ def test_checkpoint_tested_on_another_split(fast_trainer, tmp_path):
     message = "The checkpoint was trained with split_seed=0, but this DigitsDataModule has split_seed=1"
     with pytest.raises(ValueError, match=re.escape(message)):
         pl.Trainer(**fast_trainer).test(SimpleCNN(channels=(4,)), DigitsDataModule(split_seed=1), ckpt_path=str(path))
+
+
+# Row 18: a GPU accelerator on a machine without one, or more GPUs than the machine has.
+def test_gpu_accelerator_without_enough_gpus(in_tmp):
+    available = torch.cuda.device_count()
+    if available == 0 and not torch.backends.mps.is_available():
+        message = "--trainer.accelerator gpu: this machine has no CUDA or MPS device."
+        args = ["--trainer.accelerator", "gpu"]
+    else:
+        message = f"--trainer.devices {available + 1}: this machine has {available} CUDA or MPS device(s)."
+        args = ["--trainer.accelerator", "gpu", "--trainer.devices", str(available + 1)]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CNNCli(args=["fit", *args, *QUICK, *QUIET])
+    assert not (in_tmp / "runs").exists()  # refused before the logger or anything else was built
+
+
+def test_every_catalogue_row_has_its_test():
+    catalogue = (Path(__file__).resolve().parents[2] / "docs" / "bad_inputs.md").read_text()
+    rows = {int(n) for n in re.findall(r"^\| (\d+) \|", catalogue, flags=re.M)}
+    tested = {int(n) for n in re.findall(r"^# Row (\d+):", Path(__file__).read_text(), flags=re.M)}
+    assert len(rows) >= 15 and rows == tested

@@ -8,10 +8,9 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torch.distributed as dist
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_cnn import EarlyStopping, SnapshotBest
+from tests.helpers.scripted import Scripted
 
 
 @pytest.fixture(autouse=True)
@@ -26,32 +25,15 @@ def _no_leftover_process_group():
 VALUES = {0: [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 3.0], 1: [5.0, 4.0, 3.0, 3.5, 1.0, 0.9, 0.8]}
 
 
-class RankScripted(pl.LightningModule):
+class RankScripted(Scripted):
+    """Each rank logs its own, unsynced values, and saves what it decided at teardown."""
+
     def __init__(self, out: str) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.layer = nn.Linear(4, 3)
+        super().__init__(batch_size=4)
         self.out = out
-        self.val_weights: dict[int, dict[str, torch.Tensor]] = {}
 
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).sin().sum()
-
-    def validation_step(self, batch, batch_idx):
-        if batch_idx == 0 and not self.trainer.sanity_checking:
-            self.val_weights[self.current_epoch] = {k: v.detach().clone() for k, v in self.state_dict().items()}
-
-    def on_validation_epoch_end(self):
-        self.log("val/loss", VALUES[self.global_rank][self.current_epoch])
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.05)
-
-    def train_dataloader(self):
-        return DataLoader(TensorDataset(torch.randn(16, 4, generator=torch.Generator().manual_seed(1))), batch_size=4)
-
-    def val_dataloader(self):
-        return self.train_dataloader()
+    def value(self, epoch: int) -> float:
+        return VALUES[self.global_rank][epoch]
 
     def teardown(self, stage):  # runs after the callbacks' teardown, where they restore
         if stage == "fit":

@@ -11,49 +11,11 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_cnn import DigitsDataModule, EarlyStopping, SimpleCNN, SnapshotBest, SnapshotEnsemble
+from tests.helpers.scripted import Scripted
 
 Weights = dict[str, torch.Tensor]
-
-
-class Scripted(pl.LightningModule):
-    """A plain LightningModule (not one of ours): logs ``values[epoch]`` as ``val/loss``; weights move every step.
-
-    ``val_weights[epoch]`` holds the weights that validation of that epoch ran with.
-    """
-
-    def __init__(self, values: list[float], key: str = "val/loss") -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.layer = nn.Linear(4, 3)
-        self.values = values
-        self.key = key
-        self.val_weights: dict[int, Weights] = {}
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).sin().sum()
-
-    def validation_step(self, batch, batch_idx):
-        if batch_idx == 0 and not self.trainer.sanity_checking:
-            self.val_weights[self.current_epoch] = {k: v.detach().clone() for k, v in self.state_dict().items()}
-
-    def on_validation_epoch_end(self):
-        self.log(self.key, float(self.values[self.current_epoch]))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.05)
-
-    def _loader(self):
-        data = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
-        return DataLoader(TensorDataset(data), batch_size=8)
-
-    def train_dataloader(self):
-        return self._loader()
-
-    def val_dataloader(self):
-        return self._loader()
 
 
 def trainer(tmp_path: Path, max_epochs: int, callbacks: list, **kwargs) -> pl.Trainer:

@@ -45,6 +45,7 @@ class FiniteLossGuard(Callback):
             )
         self.check_every_n_steps = check_every_n_steps
         self._first_bad: torch.Tensor | None = None  # [global step, epoch, batch, value], step -1: none yet
+        self._here = torch.empty(0)
         self._calls = 0
 
     @override
@@ -56,14 +57,21 @@ class FiniteLossGuard(Callback):
             return
         loss = loss.detach().float()
         if self._first_bad is None or self._first_bad.device != loss.device:
-            self._first_bad = torch.tensor([-1.0, 0.0, 0.0, 0.0], device=loss.device, dtype=torch.float64)
+            self._first_bad = torch.full((4,), -1.0, device=loss.device, dtype=torch.float64)
+            self._here = torch.empty(4, device=loss.device, dtype=torch.float64)
         bad = ~torch.isfinite(loss).all()
         new = bad & (self._first_bad[0] < 0)
+        # fill_ with a Python number is a kernel taking the number as its argument: no host-to-device copy, so no
+        # wait for the device (a tensor built from a list would be copied over and wait for the stream).
         # global_step has already counted this batch's optimizer step; step - 1 names the batch's step.
-        here = torch.tensor(
-            [trainer.global_step - 1, trainer.current_epoch, batch_idx, 0.0], device=loss.device, dtype=torch.float64
-        )
-        here[3] = loss.double().reshape(-1)[0] if loss.numel() == 1 else torch.nan
+        here = self._here
+        here[0].fill_(trainer.global_step - 1)
+        here[1].fill_(trainer.current_epoch)
+        here[2].fill_(batch_idx)
+        if loss.numel() == 1:
+            here[3].copy_(loss.reshape(()))
+        else:
+            here[3].fill_(torch.nan)
         self._first_bad = torch.where(new, here, self._first_bad)
         self._calls += 1
         every = self.check_every_n_steps or max(int(getattr(trainer, "log_every_n_steps", 50)), 1)

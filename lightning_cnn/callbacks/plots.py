@@ -204,19 +204,22 @@ class TrainingPlots(Callback):
             return
         if target.is_floating_point():
             target = target.argmax(-1)
-        self._probs.append(outputs.detach().float().softmax(-1).cpu())
-        self._targets.append(target.detach().cpu())
+        # Kept where they are: one copy to the host at the end of the epoch instead of a wait for the device per batch.
+        self._probs.append(outputs.detach().float().softmax(-1))
+        self._targets.append(target.detach())
 
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._probs:
             return
         probs, target = torch.cat(self._probs), torch.cat(self._targets)
+        self._probs, self._targets = [], []
         if trainer.world_size > 1:
             gathered: Any = pl_module.all_gather(probs.to(pl_module.device))
-            probs = gathered.flatten(0, 1).cpu()
+            probs = gathered.flatten(0, 1)
             gathered = pl_module.all_gather(target.to(pl_module.device))
-            target = gathered.flatten(0, 1).cpu()
+            target = gathered.flatten(0, 1)
+        probs, target = probs.cpu(), target.cpu()
         if not trainer.is_global_zero:
             return
         k = probs.shape[1]

@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lightning_cnn import DigitsDataModule, RunSummary, SimpleCNN, TrainingPlots
 from tests.helpers.images import assert_real_png
@@ -84,3 +85,43 @@ def test_reliability_diagram_adds_tta_and_ensemble_lines(fast_trainer, tmp_path)
     torch.testing.assert_close(tta.test_probabilities["tta"].sum(-1), torch.ones(n))
     assert set(plots.reliability_curves) == {"plain", "tta", "ensemble"}
     assert_real_png(tmp_path / "plots" / "reliability.png")
+
+
+def _tensorboard_images(folder: Path) -> dict[str, bytes]:
+    """The image summaries in the TensorBoard event files under ``folder`` (TFRecord framing, Event protos)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    images = {}
+    for path in folder.rglob("events.out.tfevents.*"):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at : at + 8])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                if value.HasField("image"):
+                    images[value.tag] = value.image.encoded_image_string
+    return images
+
+
+def test_plots_go_to_tensorboard_when_that_logger_is_used(fast_trainer, tmp_path):
+    import io
+
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    pl.seed_everything(0)
+    logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb")
+    trainer = pl.Trainer(**{**fast_trainer, "logger": logger, "callbacks": [TrainingPlots()]}, max_epochs=2)
+    model, dm = SimpleCNN(channels=(4,)), DigitsDataModule()
+    trainer.fit(model, dm)
+    trainer.test(model, dm, verbose=False)
+    logger.experiment.flush()
+
+    images = _tensorboard_images(tmp_path / "tb")
+    assert set(images) == {"plots/curves", "plots/confusion_matrix", "plots/reliability"}
+    for tag, encoded in images.items():  # the PNGs of the run folder, not blank
+        path = Path(trainer.log_dir) / f"{tag.split('/')[1]}.png"
+        assert_real_png(path)
+        assert Image.open(io.BytesIO(encoded)).size == Image.open(path).size

@@ -111,17 +111,24 @@ def test_plots_go_to_tensorboard_when_that_logger_is_used(fast_trainer, tmp_path
 
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from lightning_cnn.data import AugmentationPreview
+
     pl.seed_everything(0)
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb")
-    trainer = pl.Trainer(**{**fast_trainer, "logger": logger, "callbacks": [TrainingPlots()]}, max_epochs=2)
-    model, dm = SimpleCNN(channels=(4,)), DigitsDataModule()
+    callbacks = [TrainingPlots(), AugmentationPreview()]
+    trainer = pl.Trainer(**{**fast_trainer, "logger": logger, "callbacks": callbacks}, max_epochs=2)
+    model, dm = SimpleCNN(channels=(4,)), DigitsDataModule(augment="light")
     trainer.fit(model, dm)
     trainer.test(model, dm, verbose=False)
     logger.experiment.flush()
 
     images = _tensorboard_images(tmp_path / "tb")
-    assert set(images) == {"plots/curves", "plots/confusion_matrix", "plots/reliability"}
-    for tag, encoded in images.items():  # the PNGs of the run folder, not blank
-        path = Path(trainer.log_dir) / f"{tag.split('/')[1]}.png"
-        assert_real_png(path)
-        assert Image.open(io.BytesIO(encoded)).size == Image.open(path).size
+    assert set(images) == {"plots/curves", "plots/confusion_matrix", "plots/reliability", "augment/preview"}
+    for tag, encoded in images.items():
+        image = Image.open(io.BytesIO(encoded))
+        assert np.asarray(image.convert("L"), dtype=np.float32).std() > 10, f"{tag} looks blank"
+        if tag.startswith("plots/"):  # the PNGs of the run folder
+            path = Path(trainer.log_dir) / f"{tag.split('/')[1]}.png"
+            assert_real_png(path)
+            assert image.size == Image.open(path).size
+    assert callbacks[1].path is not None and callbacks[1].path.is_file()

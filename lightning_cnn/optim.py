@@ -34,6 +34,7 @@ __all__ = [
     "SCHEDULERS",
     "L2LBFGS",
     "MuonWithAdamW",
+    "WarmupReduceLROnPlateau",
     "build_optimizer",
     "build_scheduler",
     "param_groups",
@@ -282,6 +283,50 @@ def build_optimizer(
     return cls(groups, lr=lr, **kwargs)  # type: ignore[call-arg]
 
 
+class WarmupReduceLROnPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """:class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` after a linear warm-up of ``warmup_epochs`` epochs.
+
+    The learning rate starts at ``start_factor`` times each group's rate and reaches it after ``warmup_epochs``
+    calls of :meth:`step` (as :class:`~torch.optim.lr_scheduler.LinearLR` does); the metrics of those epochs are
+    not watched. Then the plateau logic runs unchanged. Being a ``ReduceLROnPlateau``, Lightning passes it the
+    monitored metric; its state (warm-up progress included) is in :meth:`state_dict`.
+
+    Example:
+        >>> opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+        >>> sched = WarmupReduceLROnPlateau(opt, warmup_epochs=2, patience=0, factor=0.5, threshold=1.0)
+        >>> lrs = [opt.param_groups[0]["lr"]]
+        >>> for loss in (1.0, 1.0, 1.0, 1.0):
+        ...     sched.step(loss)
+        ...     lrs.append(opt.param_groups[0]["lr"])
+        >>> [round(lr, 6) for lr in lrs]
+        [0.001, 0.0505, 0.1, 0.05, 0.025]
+    """
+
+    def __init__(self, optimizer: Optimizer, warmup_epochs: int, start_factor: float = 0.01, **kwargs: Any) -> None:
+        check_positive("warmup_epochs", warmup_epochs)
+        if not 0.0 < start_factor <= 1.0:
+            raise ValueError(f"Expected start_factor to be in (0, 1], but got {start_factor!r}.")
+        super().__init__(optimizer, **kwargs)
+        self.warmup_epochs = warmup_epochs
+        self.start_factor = start_factor
+        self.warmup_done = 0
+        self.target_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+        self._set_warmup_lrs()
+
+    def _set_warmup_lrs(self) -> None:
+        factor = self.start_factor + (1.0 - self.start_factor) * self.warmup_done / self.warmup_epochs
+        for group, target in zip(self.optimizer.param_groups, self.target_lrs, strict=True):
+            group["lr"] = target * factor
+        self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        if self.warmup_done < self.warmup_epochs:
+            self.warmup_done += 1
+            self._set_warmup_lrs()
+            return
+        super().step(metrics, epoch)
+
+
 def build_scheduler(
     name: str,
     optimizer: Optimizer,
@@ -294,7 +339,8 @@ def build_scheduler(
     """Build a learning-rate scheduler by name, as a Lightning ``lr_scheduler`` config.
 
     ``"one_cycle"`` steps every batch; the others step every epoch. ``warmup_epochs`` puts a linear
-    warm-up (from 1% of the learning rate) in front of any scheduler but ``"plateau"``.
+    warm-up (from 1% of the learning rate) in front of any scheduler but ``"one_cycle"``, which has its own
+    (``pct_start``); in front of ``"plateau"`` it is :class:`WarmupReduceLROnPlateau`.
 
     Args:
         name: one of :data:`SCHEDULERS`.
@@ -306,7 +352,7 @@ def build_scheduler(
         options: further keyword arguments of the torch scheduler (``step_size``, ``gamma``, ...).
 
     Raises:
-        ValueError: for an unknown name, or a warm-up in front of ``"plateau"``.
+        ValueError: for an unknown name, or a warm-up in front of ``"one_cycle"``.
 
     Example:
         >>> opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
@@ -338,13 +384,17 @@ def build_scheduler(
             optimizer, **{"max_lr": max_lr, "total_steps": max(max_epochs * steps_per_epoch, 1), **opts}
         )
     else:
+        plateau = {"patience": 2, "factor": 0.5, **opts}
         if warmup_epochs:
-            raise ValueError("scheduler='plateau' cannot follow a warm-up; set warmup_epochs=0.")
-        scheduler = sched.ReduceLROnPlateau(optimizer, **{"patience": 2, "factor": 0.5, **opts})
+            scheduler = WarmupReduceLROnPlateau(optimizer, warmup_epochs, **plateau)
+        else:
+            scheduler = sched.ReduceLROnPlateau(optimizer, **plateau)
         return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}
     if warmup_epochs:
         if interval == "step":
-            raise ValueError("scheduler='one_cycle' has its own warm-up; set warmup_epochs=0.")
+            raise ValueError(
+                "scheduler='one_cycle' has its own warm-up (scheduler_options pct_start); set warmup_epochs=0."
+            )
         warm = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warmup_epochs)
         scheduler = sched.SequentialLR(optimizer, [warm, scheduler], milestones=[warmup_epochs])
     return {"scheduler": scheduler, "interval": interval}

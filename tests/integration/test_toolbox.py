@@ -209,6 +209,8 @@ SCHEDULE_CASES: list[tuple[str, dict[str, Any], int, list[float]]] = [
     # linear warm-up from 1% over 2 epochs, then cosine over the remaining 2
     ("cosine", {}, 2, [0.001, 0.1 * (0.01 + 0.99 / 2), 0.1, cosine(1, 2)]),
     ("exponential", {"gamma": 0.5}, 1, [0.001, 0.1, 0.05, 0.025]),
+    # warm-up over 2 epochs (val/loss not watched), then the plateau halving of the first case
+    ("plateau", {"patience": 0, "factor": 0.5, "threshold": 1.0}, 2, [0.001, 0.1 * (0.01 + 0.99 / 2), 0.1, 0.05]),
 ]
 
 

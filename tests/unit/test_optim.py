@@ -15,6 +15,7 @@ from lightning_cnn.optim import (
     OPTIMIZERS,
     SCHEDULERS,
     MuonWithAdamW,
+    WarmupReduceLROnPlateau,
     build_optimizer,
     build_scheduler,
     param_groups,
@@ -169,7 +170,8 @@ def test_every_scheduler_builds_by_name(name):
     ("call", "message"),
     [
         (lambda o: build_scheduler("cosin", o, 5, 2), re.escape(f"Expected scheduler to be one of {SCHEDULERS}")),
-        (lambda o: build_scheduler("plateau", o, 5, 2, warmup_epochs=1), "cannot follow a warm-up"),
+        (lambda o: WarmupReduceLROnPlateau(o, warmup_epochs=0), "Expected warmup_epochs to be > 0, but got 0."),
+        (lambda o: WarmupReduceLROnPlateau(o, 2, start_factor=0.0), r"Expected start_factor to be in \(0, 1\]"),
         (lambda o: build_scheduler("one_cycle", o, 5, 2, warmup_epochs=1), "has its own warm-up"),
     ],
 )
@@ -177,3 +179,27 @@ def test_bad_scheduler_arguments(call, message):
     opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ValueError, match=message):
         call(opt)
+
+
+def test_plateau_after_warm_up_resumes_from_its_state_dict():
+    def make():
+        opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+        return opt, build_scheduler("plateau", opt, 8, 4, warmup_epochs=3, options={"patience": 0})["scheduler"]
+
+    opt, sched = make()
+    assert isinstance(sched, WarmupReduceLROnPlateau) and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    losses = [1.0, 0.9, 0.8, 0.7, 0.7, 0.7, 0.6]
+    for loss in losses[:2]:
+        sched.step(loss)
+    state, opt_state = sched.state_dict(), opt.state_dict()
+    for loss in losses[2:]:
+        sched.step(loss)
+    lrs = [g["lr"] for g in opt.param_groups]
+    assert lrs == pytest.approx([0.025])  # warm-up ends at 0.1; two epochs without improvement halve it twice
+
+    opt2, sched2 = make()  # a resumed run: a new scheduler, then the saved state
+    opt2.load_state_dict(opt_state)
+    sched2.load_state_dict(state)
+    for loss in losses[2:]:
+        sched2.step(loss)
+    assert [g["lr"] for g in opt2.param_groups] == pytest.approx(lrs)

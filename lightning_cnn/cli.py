@@ -13,13 +13,13 @@ from typing import Any
 import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
-from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, TrainingPlots
+from lightning_cnn.callbacks import FiniteLossGuard, PredictionWriter, RunSummary, TrainingPlots
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
@@ -156,6 +156,8 @@ class CNNCli(LightningCLI):
         for kind in (RunSummary, TrainingPlots, FiniteLossGuard):
             if not any(isinstance(c, kind) for c in given):
                 extra.append(kind())
+        if self.subcommand == "predict" and not any(isinstance(c, BasePredictionWriter) for c in given):
+            extra.append(PredictionWriter())  # predictions.csv in the run folder
         dm = getattr(self, "datamodule", None)
         if getattr(dm, "augmentation", None) is not None and not any(isinstance(c, AugmentationPreview) for c in given):
             side = getattr(dm, "image_size", None) or 64

@@ -4,6 +4,7 @@ from lightning_cnn.callbacks.early_stopping import EarlyStopping
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
 from lightning_cnn.callbacks.guard import FiniteLossGuard, NonFiniteLossError
 from lightning_cnn.callbacks.plots import TrainingPlots
+from lightning_cnn.callbacks.predictions import PredictionWriter
 from lightning_cnn.callbacks.snapshot import SnapshotBest
 from lightning_cnn.callbacks.snapshot_ensemble import SnapshotEnsemble, cyclic_cosine_lr
 from lightning_cnn.callbacks.summary import RunSummary
@@ -14,6 +15,7 @@ __all__ = [
     "EnsembleEvaluation",
     "FiniteLossGuard",
     "NonFiniteLossError",
+    "PredictionWriter",
     "RunSummary",
     "SnapshotBest",
     "SnapshotEnsemble",

@@ -294,6 +294,21 @@ class ClassifierDataModule(pl.LightningDataModule):
             if current != split_digest(split):
                 self.save_split(path)
 
+    def predict_ids(self) -> list[str]:
+        """An identifier for each image of the predict set (the test set), in its order.
+
+        The image's file when the set reads files, else its index in the explicit test set, else its index in the
+        pool (the indices in ``splits.json``). Call it after ``setup("predict")`` or ``setup("test")``.
+        """
+        if self.test_set is None:
+            raise RuntimeError("predict_ids() needs the predict set: call setup('predict') first.")
+        paths = getattr(self.test_set, "paths", None)
+        if paths is not None:
+            return [str(p) for p in paths]
+        if self.has_test_source:
+            return [str(i) for i in range(len(self.test_set))]  # type: ignore[arg-type]
+        return [str(int(i)) for i in self.split["test"]]
+
     @property
     def class_weights(self) -> list[float]:
         """Balanced class weights ``n / (k * n_c)`` from the training split's labels."""

@@ -5,10 +5,13 @@
    `train/loss_epoch` included (the checkpoint carries the training metrics' sums over both ranks).
 2. A NaN loss on one rank only stops both ranks: the rank that saw it names the step, the other says it
    happened on another rank (a one-sided decision would leave the other rank waiting forever).
+3. PredictionWriter gathers both ranks' predictions of 269 test images (135 and 134: Lightning's predict sampler
+   does not pad) into one file equal to a single process's.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import time
@@ -21,13 +24,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_cnn import DigitsDataModule, SimpleCNN
+from lightning_cnn import DigitsDataModule, PredictionWriter, SimpleCNN
 from lightning_cnn.callbacks import FiniteLossGuard
 from lightning_cnn.callbacks.guard import NonFiniteLossError
 
 # 1331 training samples: 666 per rank, 21 batches of 32 per rank and epoch. Stopped at step 29: batch 8 of epoch 1.
 DATA = {"batch_size": 32, "val_fraction": 0.14, "test_fraction": 0.12}
 STOP_STEP, NAN_STEP = 29, 3
+PREDICT = {"batch_size": 32}  # 269 test images: odd, so the ranks hold different counts
 QUIET = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
 
 
@@ -85,6 +89,10 @@ def _worker(rank: int, out: str, port: int) -> None:
     trainer.fit(model, DigitsDataModule(**DATA), ckpt_path=Path(out) / "ckpt" / "mid.ckpt")
     result["resumed"] = {"metrics": _epoch_metrics(trainer), "weights": model.state_dict()}
 
+    writer = PredictionWriter(path=str(Path(out) / "predictions_ddp.csv"))
+    trainer = pl.Trainer(callbacks=[writer], default_root_dir=out, **ddp)
+    trainer.predict(model, DigitsDataModule(**PREDICT), return_predictions=False)
+
     torch.manual_seed(0)
     guard = FiniteLossGuard(check_every_n_steps=5)
     trainer = pl.Trainer(max_epochs=1, callbacks=[guard], enable_checkpointing=False, default_root_dir=out, **ddp)
@@ -95,6 +103,11 @@ def _worker(rank: int, out: str, port: int) -> None:
         result["nan"] = str(error)
     result["nan_stopped_at"] = trainer.global_step
     torch.save(result, Path(out) / f"rank{rank}.pt")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def _free_port() -> int:
@@ -127,6 +140,17 @@ def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
             assert resumed["metrics"][key] == pytest.approx(value, abs=1e-6), key
         for key, value in full["weights"].items():
             torch.testing.assert_close(resumed["weights"][key], value, atol=1e-6, rtol=0, msg=key)
+
+    model = _model()
+    model.load_state_dict(ranks[0]["resumed"]["weights"])
+    writer = PredictionWriter(path=str(tmp_path / "predictions_single.csv"))
+    trainer = pl.Trainer(accelerator="cpu", devices=1, callbacks=[writer], default_root_dir=tmp_path, **QUIET)
+    trainer.predict(model, DigitsDataModule(**PREDICT), return_predictions=False)
+    ddp_rows, single_rows = _rows(out / "predictions_ddp.csv"), _rows(tmp_path / "predictions_single.csv")
+    assert len(ddp_rows) == len(single_rows) == 269
+    for a, b in zip(ddp_rows, single_rows, strict=True):
+        assert (a["id"], a["label"], a["predicted"]) == (b["id"], b["label"], b["predicted"])
+        assert float(a["confidence"]) == pytest.approx(float(b["confidence"]), abs=1e-5)
 
     assert ranks[1]["nan"] is not None and f"at global step {NAN_STEP} (epoch 0, batch {NAN_STEP})" in ranks[1]["nan"]
     assert ranks[0]["nan"] == "The training loss became NaN or infinite on another rank."

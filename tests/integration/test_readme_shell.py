@@ -48,6 +48,7 @@ def _shell_lines() -> list[str]:
 LINES = _shell_lines()
 PIP_LINES = [line for line in LINES if line.startswith("pip install")]
 TEST_AGAIN = next(line for line in LINES if line.startswith(".venv/bin/lightning-cnn test"))
+PREDICT = next(line for line in LINES if line.startswith(".venv/bin/lightning-cnn predict"))
 
 
 def _run(command: list[str] | str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -98,6 +99,12 @@ def test_make_run_trains_tests_and_draws_then_its_checkpoint_tests_again(tmp_pat
     assert again.keys() == metrics.keys()
     for key, value in metrics.items():
         assert again[key] == pytest.approx(value, abs=1e-6), key
+
+    _run(PREDICT, tmp_path)  # and the line after it: predictions.csv for the test split
+    with open(tmp_path / "runs" / "lightning_cnn" / "version_2" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 269
+    assert sum(r["label"] == r["predicted"] for r in rows) / len(rows) == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
 @needs_make_env

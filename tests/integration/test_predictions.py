@@ -1,0 +1,101 @@
+"""PredictionWriter: predictions.csv from predict, in the predict set's order, with ids, labels and probabilities."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from lightning_cnn import DigitsDataModule, ImageFolderDataModule, PredictionWriter, SimpleCNN
+from lightning_cnn.cli import CNNCli
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_rows_follow_the_test_split_and_agree_with_test_accuracy(fast_trainer, tmp_path):
+    pl.seed_everything(0)
+    model, dm = SimpleCNN(channels=(8, 16)), DigitsDataModule()
+    trainer = pl.Trainer(**{**fast_trainer, "max_epochs": 2})
+    trainer.fit(model, dm)
+    accuracy = trainer.test(model, dm, verbose=False)[0]["test/acc"]
+
+    writer = PredictionWriter(path=str(tmp_path / "out" / "preds.csv"))
+    pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(model, dm, return_predictions=False)
+    rows = read_rows(writer.written)
+    assert writer.written == tmp_path / "out" / "preds.csv"
+    assert [r["id"] for r in rows] == [str(i) for i in dm.split["test"]]  # pool indices, in split order
+    assert [r["label"] for r in rows] == [str(c) for c in dm.labels()[dm.split["test"]]]
+    assert np.mean([r["label"] == r["predicted"] for r in rows]) == pytest.approx(accuracy, abs=1e-6)
+    probs = np.array([[float(r[f"p_{c}"]) for c in range(10)] for r in rows])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(probs.max(1), [float(r["confidence"]) for r in rows], atol=1e-6)
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # written through a temporary file, renamed
+
+
+def test_image_folder_rows_name_their_files(fast_trainer, tmp_path):
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), "L").save(root / name / f"{i}.png")
+    dm = ImageFolderDataModule(str(root), color="grayscale", batch_size=4, val_fraction=0.2, test_fraction=0.3)
+    writer = PredictionWriter(path=str(tmp_path / "preds.csv"), probabilities=False)
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
+    trainer.predict(SimpleCNN(channels=(4,), num_classes=2), dm, return_predictions=False)
+    rows = read_rows(writer.written)
+    assert list(rows[0]) == ["id", "label", "predicted", "confidence"]
+    assert len(rows) == 6 and all(Path(r["id"]).is_file() for r in rows)
+    assert all(Path(r["id"]).parent.name == r["label"] for r in rows)  # the file's class folder is its label
+    assert {r["predicted"] for r in rows} <= {"cat", "dog"}
+
+
+def test_a_foreign_module_returning_logits_gets_probabilities_and_positions(fast_trainer, tmp_path):
+    class Logits(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(3, 4)
+
+        def predict_step(self, batch, batch_idx):
+            return self.net(batch[0]) * 10
+
+    data = torch.utils.data.TensorDataset(torch.randn(10, 3))
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=["a", "b", "c", "d"])
+    pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(Logits(), loader, return_predictions=False)
+    rows = read_rows(writer.written)
+    assert [r["id"] for r in rows] == [str(i) for i in range(10)] and {r["label"] for r in rows} == {""}
+    probs = np.array([[float(r[f"p_{c}"]) for c in "abcd"] for r in rows])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_a_predict_step_that_returns_no_probabilities_is_refused(fast_trainer, tmp_path):
+    class Scalar(pl.LightningModule):
+        def predict_step(self, batch, batch_idx):
+            return batch[0].sum()
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 3)), batch_size=2)
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [PredictionWriter(path=str(tmp_path / "p.csv"))]})
+    message = r"PredictionWriter expects predict_step to return \[batch, classes\] probabilities, but got 'a tensor"
+    with pytest.raises(ValueError, match=message):
+        trainer.predict(Scalar(), loader, return_predictions=False)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_cli_predict_writes_predictions_into_its_run_folder(in_tmp):
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    quick = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1"]
+    fit = CNNCli(args=["fit", *quick, *quiet])
+    best = fit.trainer.checkpoint_callback.best_model_path
+    predict = CNNCli(args=["predict", "--ckpt_path", best, *quiet])
+    path = Path(predict.trainer.log_dir) / "predictions.csv"
+    assert len(read_rows(path)) == 269

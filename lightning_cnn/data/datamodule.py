@@ -168,6 +168,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self.predict_set: Dataset | None = None
         self._device_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self._pending_rng: dict[str, Any] | None = None
 
@@ -191,6 +192,10 @@ class ClassifierDataModule(pl.LightningDataModule):
     def make_test_dataset(self) -> Dataset:
         """The explicit test set (only called in the ``test`` and ``predict`` stages)."""
         raise NotImplementedError
+
+    def make_predict_dataset(self) -> Dataset | None:
+        """Images to predict other than the test set, as a dataset of ``(image,)`` (``None``: predict the test set)."""
+        return None
 
     @property
     def num_classes(self) -> int:
@@ -295,18 +300,19 @@ class ClassifierDataModule(pl.LightningDataModule):
                 self.save_split(path)
 
     def predict_ids(self) -> list[str]:
-        """An identifier for each image of the predict set (the test set), in its order.
+        """An identifier for each image of the predict set, in its order.
 
-        The image's file when the set reads files, else its index in the explicit test set, else its index in the
-        pool (the indices in ``splits.json``). Call it after ``setup("predict")`` or ``setup("test")``.
+        The image's file when the set reads files, else its position in the set when it is not the split's test
+        set, else its index in the pool (the indices in ``splits.json``). Call it after ``setup("predict")``.
         """
-        if self.test_set is None:
+        dataset = self.predict_set if self.predict_set is not None else self.test_set
+        if dataset is None:
             raise RuntimeError("predict_ids() needs the predict set: call setup('predict') first.")
-        paths = getattr(self.test_set, "paths", None)
+        paths = getattr(dataset, "paths", None)
         if paths is not None:
             return [str(p) for p in paths]
-        if self.has_test_source:
-            return [str(i) for i in range(len(self.test_set))]  # type: ignore[arg-type]
+        if dataset is not self.test_set or self.has_test_source:
+            return [str(i) for i in range(len(dataset))]  # type: ignore[arg-type]
         return [str(int(i)) for i in self.split["test"]]
 
     @property
@@ -326,7 +332,9 @@ class ClassifierDataModule(pl.LightningDataModule):
                 self.train_set = self._train_dataset()
             if self.val_set is None:
                 self.val_set = self.make_dataset(self.split["val"], train=False)
-        elif stage in ("test", "predict"):
+        elif stage == "predict" and self.predict_set is None:
+            self.predict_set = self.make_predict_dataset()
+        if stage == "test" or (stage == "predict" and self.predict_set is None):
             if self.test_set is None:
                 if self.has_test_source:
                     self.test_set = self.make_test_dataset()
@@ -492,7 +500,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.predict_set if self.predict_set is not None else self.test_set, shuffle=False)
 
     # ------------------------------------------------------------------ on the device
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

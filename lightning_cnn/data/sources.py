@@ -261,14 +261,17 @@ def load_image(
 
 
 class _FileDataset(Dataset):
-    def __init__(self, paths: list[str], labels: np.ndarray, options: dict[str, Any]) -> None:
+    """``(image, label)`` per file, or ``(image,)`` without labels."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray | None, options: dict[str, Any]) -> None:
         self.paths, self.labels, self.options = paths, labels, options
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return load_image(self.paths[index], **self.options), int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor]:
+        image = load_image(self.paths[index], **self.options)
+        return (image,) if self.labels is None else (image, int(self.labels[index]))
 
 
 class ImageFolderDataModule(ClassifierDataModule):
@@ -283,6 +286,7 @@ class ImageFolderDataModule(ClassifierDataModule):
     Args:
         root: the folder of class subfolders.
         test_root: a separate test folder with the same class names (``None``: split one off ``root``).
+        predict_root: a folder of unlabelled images (any depth) for ``predict`` (``None``: predict the test set).
         image_size: resize every image to this square size (``None``: keep sizes; they must then agree).
         resize_mode: ``"stretch"`` or ``"center_crop"`` (resize the shorter side, crop the centre).
         color: ``"rgb"`` or ``"grayscale"``.
@@ -310,6 +314,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         self,
         root: str,
         test_root: str | None = None,
+        predict_root: str | None = None,
         image_size: int | None = None,
         resize_mode: Literal["stretch", "center_crop"] = "stretch",
         color: Literal["rgb", "grayscale"] = "rgb",
@@ -348,6 +353,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         self.save_hyperparameters()
         self.root = str(root)
         self.test_root = None if test_root is None else str(test_root)
+        self.predict_root = None if predict_root is None else str(predict_root)
         self._image_size = image_size
         self.skip_bad_files = skip_bad_files
         self.extensions = tuple(extensions) if extensions else IMAGE_EXTENSIONS
@@ -411,6 +417,32 @@ class ImageFolderDataModule(ClassifierDataModule):
         assert self.test_root is not None
         paths, labels, _ = list_image_folder(self.test_root, self.extensions, class_names=self.class_names)
         return self._dataset(paths, labels, self.test_root)
+
+    def make_predict_dataset(self) -> Dataset | None:
+        if self.predict_root is None:
+            return None
+        root = Path(self.predict_root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"predict_root={self.predict_root!r} does not exist or is not a folder.")
+        exts = tuple(e.lower() for e in self.extensions)
+        paths = sorted(
+            os.path.join(d, f)
+            for d, _, fs in os.walk(root)
+            for f in fs
+            if f.lower().endswith(exts) and not f.startswith(".")
+        )
+        if not paths:
+            raise ValueError(f"predict_root={self.predict_root!r} holds no images (files ending in {', '.join(exts)}).")
+        if self.skip_bad_files:
+            good = [p for p in paths if self._readable(p)]
+            if len(good) < len(paths):
+                bad = [p for p in paths if not self._good[p]]
+                shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
+                warnings.warn(
+                    f"Skipped {len(bad)} of {len(paths)} images in {root} that could not be read: {shown}", stacklevel=2
+                )
+            paths = good
+        return _FileDataset(paths, None, self._options)
 
 
 # ---------------------------------------------------------------------------------------------- arrays

@@ -99,3 +99,47 @@ def test_cli_predict_writes_predictions_into_its_run_folder(in_tmp):
     predict = CNNCli(args=["predict", "--ckpt_path", best, *quiet])
     path = Path(predict.trainer.log_dir) / "predictions.csv"
     assert len(read_rows(path)) == 269
+
+
+def _png(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (8, 8), dtype=np.uint8)
+    Image.fromarray(pixels, "L").save(path)
+
+
+def test_predict_root_predicts_unlabelled_images_named_by_file(fast_trainer, tmp_path):
+    for i, name in enumerate(("cat", "dog")):
+        for j in range(6):
+            _png(tmp_path / "train" / name / f"{j}.png", 10 * i + j)
+    new = tmp_path / "new"
+    for j, rel in enumerate(("a.png", "b.png", "deeper/c.png")):
+        _png(new / rel, 100 + j)
+    (new / "notes.txt").write_text("not an image")
+    (new / "broken.png").write_bytes(b"not a png")
+
+    dm = ImageFolderDataModule(str(tmp_path / "train"), predict_root=str(new), color="grayscale", skip_bad_files=True)
+    writer = PredictionWriter(path=str(tmp_path / "preds.csv"))
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
+    with pytest.warns(UserWarning, match=r"Skipped 1 of 4 images in .*new that could not be read: .*broken.png"):
+        trainer.predict(SimpleCNN(channels=(4,), num_classes=2), dm, return_predictions=False)
+    rows = read_rows(writer.written)
+    assert [Path(r["id"]).relative_to(new).as_posix() for r in rows] == ["a.png", "b.png", "deeper/c.png"]
+    assert {r["label"] for r in rows} == {""} and {r["predicted"] for r in rows} <= {"cat", "dog"}
+    assert dm.test_set is None  # the test split was not opened to predict other images
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda root: None, FileNotFoundError, r"predict_root='.*missing' does not exist or is not a folder."),
+        (lambda root: root.mkdir(), ValueError, r"predict_root='.*missing' holds no images \(files ending in \.bmp, "),
+    ],
+)
+def test_predict_root_that_is_missing_or_empty(fast_trainer, tmp_path, make, error, message):
+    for i, name in enumerate(("cat", "dog")):
+        for j in range(6):
+            _png(tmp_path / "train" / name / f"{j}.png", 10 * i + j)
+    make(tmp_path / "missing")
+    dm = ImageFolderDataModule(str(tmp_path / "train"), predict_root=str(tmp_path / "missing"), color="grayscale")
+    with pytest.raises(error, match=message):
+        pl.Trainer(**fast_trainer).predict(SimpleCNN(channels=(4,), num_classes=2), dm)

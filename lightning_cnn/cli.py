@@ -157,7 +157,7 @@ class CNNCli(LightningCLI):
             if not any(isinstance(c, kind) for c in given):
                 extra.append(kind())
         if self.subcommand == "predict" and not any(isinstance(c, BasePredictionWriter) for c in given):
-            extra.append(PredictionWriter())  # predictions.csv in the run folder
+            extra.append(PredictionWriter(strict=False))  # predictions.csv in the run folder
         dm = getattr(self, "datamodule", None)
         if getattr(dm, "augmentation", None) is not None and not any(isinstance(c, AugmentationPreview) for c in given):
             side = getattr(dm, "image_size", None) or 64
@@ -189,6 +189,8 @@ class CNNCli(LightningCLI):
                 " cpu, or auto to take a GPU where there is one."
             )
         devices = trainer.get("devices")
+        if isinstance(devices, str) and devices.strip().isdigit():  # the command line gives "4"
+            devices = int(devices)
         if isinstance(devices, int) and not isinstance(devices, bool) and devices > available:
             raise ValueError(
                 f"--trainer.devices {devices}: this machine has {available} {kind} device(s). Use --trainer.devices"

@@ -57,8 +57,9 @@ class FiniteLossGuard(Callback):
             return
         loss = loss.detach().float()
         if self._first_bad is None or self._first_bad.device != loss.device:
-            self._first_bad = torch.full((4,), -1.0, device=loss.device, dtype=torch.float64)
-            self._here = torch.empty(4, device=loss.device, dtype=torch.float64)
+            # float32: MPS has no float64; steps up to 2**24 are exact.
+            self._first_bad = torch.full((4,), -1.0, device=loss.device, dtype=torch.float32)
+            self._here = torch.empty(4, device=loss.device, dtype=torch.float32)
         bad = ~torch.isfinite(loss).all()
         new = bad & (self._first_bad[0] < 0)
         # fill_ with a Python number is a kernel taking the number as its argument: no host-to-device copy, so no

@@ -11,7 +11,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 __all__ = ["PredictionWriter"]
@@ -23,17 +23,23 @@ class PredictionWriter(BasePredictionWriter):
     Columns: ``id`` (the image's file for file sources, else its index in the DataModule's pool or test set, from
     ``datamodule.predict_ids()``; the position in the predict set without one), ``label`` (the class name when the
     batches carry labels), ``predicted``, ``confidence`` (the top probability) and, with ``probabilities=True``,
-    one ``p_<class>`` column per class. Rows follow the predict set's order. Under DDP the ranks' predictions are
-    gathered (each image once, whether or not the sampler repeats some to even out the ranks), and rank 0 writes
-    the file, through a temporary file and a rename, so a half-written file never replaces a complete one.
+    one ``p_<class>`` column per class; with several predict loaders a first ``dataloader`` column. Rows follow the
+    predict set's order. Under DDP the ranks' predictions are gathered (each image once, whether or not the
+    sampler repeats some to even out the ranks), and rank 0 writes the file, through a temporary file and a
+    rename, so a half-written file never replaces a complete one. Without Lightning's batch indices (an iterable
+    dataset), rows come in loader order, rank by rank, and the id is the row number.
 
-    Works with any LightningModule whose ``predict_step`` returns ``[B, num_classes]`` probabilities (or logits:
-    they are passed through ``softmax`` unless every row already sums to 1).
+    Works with any LightningModule whose ``predict_step`` returns ``[B, num_classes]`` probabilities, or logits:
+    decided once per run on the first batch (probabilities lie in [0, 1] and sum to 1 within the output dtype's
+    precision), logits go through ``softmax``.
 
     Args:
         path: the CSV file (``None``: ``predictions.csv`` in the logger's folder, else ``default_root_dir``).
         probabilities: also write each class's probability.
         class_names: names for the class indices (``None``: the DataModule's ``class_names``, else the indices).
+        strict: raise when ``predict_step`` returns something else than ``[B, num_classes]``; with ``False``, warn
+            once and write nothing (``lightning-cnn predict`` adds the writer so, for subclasses whose
+            ``predict_step`` returns other things).
 
     Example:
         >>> PredictionWriter(path="out/preds.csv").path
@@ -41,20 +47,28 @@ class PredictionWriter(BasePredictionWriter):
     """
 
     def __init__(
-        self, path: str | None = None, probabilities: bool = True, class_names: Sequence[str] | None = None
+        self,
+        path: str | None = None,
+        probabilities: bool = True,
+        class_names: Sequence[str] | None = None,
+        strict: bool = True,
     ) -> None:
         super().__init__(write_interval="batch")
         self.path = Path(path) if path is not None else None
         self.probabilities = probabilities
         self.class_names = list(class_names) if class_names is not None else None
+        self.strict = strict
         self.written: Path | None = None
         self._reset()
 
     def _reset(self) -> None:
         self._probs: list[torch.Tensor] = []
-        self._indices: list[torch.Tensor] = []
+        self._keys: list[torch.Tensor] = []  # [n, 2]: dataloader, index in its dataset (or position)
         self._labels: list[torch.Tensor] = []
-        self._seen = 0
+        self._seen: dict[int, int] = {}
+        self._tracked = True
+        self._are_probs: bool | None = None
+        self._refused = False
 
     @override
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -71,69 +85,119 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
+        if self._refused:
+            return
         if not isinstance(prediction, torch.Tensor) or prediction.ndim != 2:
-            got = f"a tensor of shape {list(prediction.shape)}" if isinstance(prediction, torch.Tensor) else prediction
-            raise ValueError(
-                f"PredictionWriter expects predict_step to return [batch, classes] probabilities, but got {got!r}."
-            )
-        n = prediction.shape[0]
+            if isinstance(prediction, torch.Tensor):
+                got = f"a tensor of shape {list(prediction.shape)}"
+            elif isinstance(prediction, dict):
+                got = f"a dict with keys {list(prediction)}"
+            else:
+                got = f"a {type(prediction).__name__}"
+            message = f"PredictionWriter expects predict_step to return [batch, classes] probabilities, but got {got}."
+            if self.strict:
+                raise ValueError(message)
+            rank_zero_warn(f"{message} No predictions file is written.")
+            self._refused = True
+            return
+        n, k = prediction.shape
+        seen = self._seen.get(dataloader_idx, 0)
+        self._seen[dataloader_idx] = seen + n
         if batch_indices is None or len(batch_indices) != n:
-            batch_indices = range(self._seen, self._seen + n)  # no index tracking: the loader's order
-        self._seen += n
+            self._tracked = False  # no index tracking (e.g. an iterable dataset): positions in this rank's loader
+            batch_indices = range(seen, seen + n)
         probs = prediction.detach().float()
-        if not torch.allclose(probs.sum(-1), torch.ones(n, device=probs.device), atol=1e-3):
+        if self._are_probs is None:  # decided once per run, on the first batch, with the output dtype's precision
+            tol = max(1e-3, k * torch.finfo(prediction.dtype).eps)
+            rows = probs.sum(-1)
+            self._are_probs = bool(
+                probs.min() >= 0 and probs.max() <= 1 + tol and torch.allclose(rows, torch.ones_like(rows), atol=tol)
+            )
+        if not self._are_probs:
             probs = probs.softmax(-1)
         self._probs.append(probs)
-        self._indices.append(torch.as_tensor(list(batch_indices), dtype=torch.long, device=probs.device))
+        keys = torch.tensor([[dataloader_idx, i] for i in batch_indices], dtype=torch.long).reshape(n, 2)
+        self._keys.append(keys.to(probs.device))
         label = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
         if isinstance(label, torch.Tensor) and label.shape[:1] == (n,):
             self._labels.append((label.argmax(-1) if label.is_floating_point() else label).long().to(probs.device))
 
     @override
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._probs:
-            return
-        probs, indices = torch.cat(self._probs), torch.cat(self._indices)
-        labels = torch.cat(self._labels) if len(self._labels) == len(self._probs) else None
-        if trainer.world_size > 1:
-            # Lightning's predict sampler does not pad: the ranks may hold different counts.
-            counts = _gather(pl_module, torch.tensor([probs.shape[0]], device=probs.device)).flatten().tolist()
-            probs = _gather_uneven(pl_module, probs, counts)
-            indices = _gather_uneven(pl_module, indices, counts)
-            if labels is not None:
-                labels = _gather_uneven(pl_module, labels, counts)
+        n = sum(len(p) for p in self._probs)
+        k = self._probs[0].shape[1] if self._probs else 0
+        has_labels = bool(self._probs) and len(self._labels) == len(self._probs)
+        device = pl_module.device
+        probs = torch.cat(self._probs) if self._probs else torch.zeros(0, 0, device=device)
+        keys = torch.cat(self._keys) if self._keys else torch.zeros(0, 2, dtype=torch.long, device=device)
+        labels = torch.cat(self._labels) if has_labels else torch.zeros(n, dtype=torch.long, device=device)
+        tracked, refused = self._tracked, self._refused
         self._reset()
+        ranks = torch.zeros(n, dtype=torch.long)
+        if trainer.world_size > 1:
+            # Every rank takes part, also one without batches; the ranks may hold different counts (Lightning's
+            # predict sampler does not pad).
+            meta = torch.tensor([n, k, int(has_labels), int(tracked), int(refused)], device=device)
+            table = _gather(pl_module, meta).reshape(-1, 5).tolist()
+            counts = [row[0] for row in table]
+            if sum(counts) == 0 or any(row[4] for row in table):
+                return
+            k = max(row[1] for row in table)
+            has_labels = all(row[2] for row in table if row[0])
+            tracked = all(row[3] for row in table)
+            probs = probs if n else torch.zeros(0, k, device=device)
+            probs = _gather_uneven(pl_module, probs.to(device), counts)
+            keys = _gather_uneven(pl_module, keys.to(device), counts)
+            labels = _gather_uneven(pl_module, labels.to(device), counts)
+            ranks = torch.cat([torch.full((c,), r, dtype=torch.long) for r, c in enumerate(counts)])
+        elif n == 0 or refused:
+            return
         if not trainer.is_global_zero:
             return
-        probs, indices = probs.cpu(), indices.cpu()
-        order = _first_occurrences(indices)  # sorted by index, the sampler's padding repeats dropped
-        probs, indices = probs[order], indices[order]
-        labels = labels.cpu()[order] if labels is not None else None
-        self.written = self._write(trainer, probs, indices, labels)
+        probs, keys, labels = probs.cpu(), keys.cpu(), labels.cpu()
+        # Tracked: sorted by (dataloader, index), a repeated index kept once; else by (dataloader, rank, position).
+        sort_keys = keys if tracked else torch.stack([keys[:, 0], ranks, keys[:, 1]], 1)
+        order = _sorted_unique_rows(sort_keys)
+        probs, keys = probs[order], keys[order]
+        self.written = self._write(trainer, probs, keys, labels[order] if has_labels else None, tracked)
         rank_zero_info(f"Predictions: {self.written}")
 
+    def _sample_ids(self, trainer: pl.Trainer, keys: torch.Tensor, tracked: bool) -> list[str]:
+        """The DataModule's ids when it made the (single) predict loader, else the index (or row) in the set."""
+        loaders = trainer.predict_dataloaders
+        loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
+        dm = getattr(trainer, "datamodule", None)
+        dataset = getattr(loaders[0], "dataset", None) if len(loaders) == 1 else None
+        ours = dataset is not None and dataset in (getattr(dm, "predict_set", None), getattr(dm, "test_set", None))
+        if tracked and ours and callable(getattr(dm, "predict_ids", None)):
+            ids = dm.predict_ids()  # type: ignore[union-attr]
+            return [ids[i] if i < len(ids) else str(i) for i in keys[:, 1].tolist()]
+        if tracked:
+            return [str(i) for i in keys[:, 1].tolist()]
+        return [str(i) for i in range(len(keys))]
+
     def _write(
-        self, trainer: pl.Trainer, probs: torch.Tensor, indices: torch.Tensor, labels: torch.Tensor | None
+        self, trainer: pl.Trainer, probs: torch.Tensor, keys: torch.Tensor, labels: torch.Tensor | None, tracked: bool
     ) -> Path:
         k = probs.shape[1]
         dm = getattr(trainer, "datamodule", None)
         names = [str(n) for n in (self.class_names or getattr(dm, "class_names", None) or range(k))]
         if len(names) != k:
             raise ValueError(f"PredictionWriter has {len(names)} class names for {k} predicted classes.")
-        ids_of = getattr(dm, "predict_ids", None)
-        ids = ids_of() if callable(ids_of) else None
+        ids = self._sample_ids(trainer, keys, tracked)
+        several = len(set(keys[:, 0].tolist())) > 1
         path = self.path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         confidence, predicted = probs.max(-1)
         with open(tmp, "w", newline="") as file:
             writer = csv.writer(file)
-            header = ["id", "label", "predicted", "confidence"]
+            header = ["dataloader"] * several + ["id", "label", "predicted", "confidence"]
             writer.writerow(header + ([f"p_{n}" for n in names] if self.probabilities else []))
-            for row, index in enumerate(indices.tolist()):
-                sample = ids[index] if ids is not None and index < len(ids) else str(index)
+            for row, sample in enumerate(ids):
                 label = names[int(labels[row])] if labels is not None else ""
-                cells = [sample, label, names[int(predicted[row])], f"{float(confidence[row]):.6f}"]
+                cells = [str(int(keys[row, 0]))] * several
+                cells += [sample, label, names[int(predicted[row])], f"{float(confidence[row]):.6f}"]
                 if self.probabilities:
                     cells += [f"{p:.6f}" for p in probs[row].tolist()]
                 writer.writerow(cells)
@@ -156,9 +220,12 @@ def _gather_uneven(pl_module: pl.LightningModule, tensor: torch.Tensor, counts: 
     return torch.cat([gathered[rank, :n] for rank, n in enumerate(counts)])
 
 
-def _first_occurrences(indices: torch.Tensor) -> torch.Tensor:
-    """Positions of each distinct index's first occurrence, in increasing index order."""
-    order = torch.argsort(indices, stable=True)
-    keep = torch.ones_like(order, dtype=torch.bool)
-    keep[1:] = indices[order][1:] != indices[order][:-1]
+def _sorted_unique_rows(keys: torch.Tensor) -> torch.Tensor:
+    """Positions that sort the rows of ``keys`` ``[N, M]`` lexicographically, each distinct row once."""
+    order = torch.arange(len(keys))
+    for column in reversed(range(keys.shape[1])):  # stable sorts, last key first
+        order = order[torch.argsort(keys[order, column], stable=True)]
+    ordered = keys[order]
+    keep = torch.ones(len(order), dtype=torch.bool)
+    keep[1:] = (ordered[1:] != ordered[:-1]).any(1)
     return order[keep]

@@ -203,12 +203,7 @@ def list_image_folder(
         folder = root / name
         if not folder.is_dir():
             continue  # a test folder may lack a class
-        files = sorted(
-            os.path.join(d, f)
-            for d, dirs, fs in os.walk(folder)
-            for f in fs
-            if f.lower().endswith(exts) and not f.startswith(".")
-        )
+        files = _image_files(folder, exts)
         if not files:
             raise ValueError(
                 f"Class folder {folder} has no images (files ending in {', '.join(exts)}): add images or remove it."
@@ -216,6 +211,13 @@ def list_image_folder(
         paths += files
         labels += [label] * len(files)
     return paths, np.asarray(labels, dtype=np.int64), classes
+
+
+def _image_files(folder: str | Path, extensions: Sequence[str]) -> list[str]:
+    """The image files under ``folder`` at any depth (names ending in ``extensions``, no hidden files), sorted."""
+    exts = tuple(e.lower() for e in extensions)
+    found = (os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs)
+    return sorted(p for p in found if p.lower().endswith(exts) and not os.path.basename(p).startswith("."))
 
 
 def load_image(
@@ -386,7 +388,7 @@ class ImageFolderDataModule(ClassifierDataModule):
     def has_test_source(self) -> bool:
         return self.test_root is not None
 
-    def _dataset(self, paths: list[str], labels: np.ndarray, folder: str) -> Dataset:
+    def _dataset(self, paths: list[str], labels: np.ndarray | None, folder: str) -> Dataset:
         if self.skip_bad_files:
             fresh = [p for p in paths if p not in self._good]
             keep = [i for i, p in enumerate(paths) if self._readable(p)]
@@ -397,7 +399,7 @@ class ImageFolderDataModule(ClassifierDataModule):
                     f"Skipped {len(bad)} of {len(fresh)} images in {folder} that could not be read: {shown}",
                     stacklevel=3,
                 )
-            paths, labels = [paths[i] for i in keep], labels[keep]
+            paths, labels = [paths[i] for i in keep], (labels[keep] if labels is not None else None)
         return _FileDataset(paths, labels, self._options)
 
     def _readable(self, path: str) -> bool:
@@ -424,25 +426,11 @@ class ImageFolderDataModule(ClassifierDataModule):
         root = Path(self.predict_root)
         if not root.is_dir():
             raise FileNotFoundError(f"predict_root={self.predict_root!r} does not exist or is not a folder.")
-        exts = tuple(e.lower() for e in self.extensions)
-        paths = sorted(
-            os.path.join(d, f)
-            for d, _, fs in os.walk(root)
-            for f in fs
-            if f.lower().endswith(exts) and not f.startswith(".")
-        )
+        paths = _image_files(root, self.extensions)
         if not paths:
-            raise ValueError(f"predict_root={self.predict_root!r} holds no images (files ending in {', '.join(exts)}).")
-        if self.skip_bad_files:
-            good = [p for p in paths if self._readable(p)]
-            if len(good) < len(paths):
-                bad = [p for p in paths if not self._good[p]]
-                shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
-                warnings.warn(
-                    f"Skipped {len(bad)} of {len(paths)} images in {root} that could not be read: {shown}", stacklevel=2
-                )
-            paths = good
-        return _FileDataset(paths, None, self._options)
+            exts = ", ".join(e.lower() for e in self.extensions)
+            raise ValueError(f"predict_root={self.predict_root!r} holds no images (files ending in {exts}).")
+        return self._dataset(paths, None, str(root))
 
 
 # ---------------------------------------------------------------------------------------------- arrays

@@ -294,7 +294,8 @@ class ClassifierModule(pl.LightningModule):
 
     def _mid_epoch(self) -> bool:
         trainer = self._trainer
-        if trainer is None or not trainer.training:
+        # During fit, in the training loop or in a validation run inside the epoch (val_check_interval < 1).
+        if trainer is None or trainer.state.fn != "fit" or trainer.sanity_checking:
             return False
         progress = trainer.fit_loop.epoch_loop.batch_progress
         return 0 < progress.current.ready < trainer.num_training_batches and not progress.is_last_batch

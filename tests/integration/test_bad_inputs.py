@@ -244,17 +244,20 @@ def test_checkpoint_tested_on_another_split(fast_trainer, tmp_path):
         pl.Trainer(**fast_trainer).test(SimpleCNN(channels=(4,)), DigitsDataModule(split_seed=1), ckpt_path=str(path))
 
 
-# Row 18: a GPU accelerator on a machine without one, or more GPUs than the machine has.
-def test_gpu_accelerator_without_enough_gpus(in_tmp):
-    available = torch.cuda.device_count()
-    if available == 0 and not torch.backends.mps.is_available():
-        message = "--trainer.accelerator gpu: this machine has no CUDA or MPS device."
-        args = ["--trainer.accelerator", "gpu"]
-    else:
-        message = f"--trainer.devices {available + 1}: this machine has {available} CUDA or MPS device(s)."
-        args = ["--trainer.accelerator", "gpu", "--trainer.devices", str(available + 1)]
+# Row 18: a GPU accelerator on a machine without one, or more GPUs than the machine has (the count is patched, so
+# both cases run on any machine).
+@pytest.mark.parametrize(
+    ("gpus", "args", "message"),
+    [
+        (0, [], "--trainer.accelerator gpu: this machine has no CUDA or MPS device."),
+        (1, ["--trainer.devices", "4"], "--trainer.devices 4: this machine has 1 CUDA or MPS device(s)."),
+    ],
+)
+def test_gpu_accelerator_without_enough_gpus(in_tmp, monkeypatch, gpus, args, message):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ValueError, match=re.escape(message)):
-        CNNCli(args=["fit", *args, *QUICK, *QUIET])
+        CNNCli(args=["fit", "--trainer.accelerator", "gpu", *args, *QUICK, *QUIET])
     assert not (in_tmp / "runs").exists()  # refused before the logger or anything else was built
 
 

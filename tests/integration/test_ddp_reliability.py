@@ -6,7 +6,8 @@
 2. A NaN loss on one rank only stops both ranks: the rank that saw it names the step, the other says it
    happened on another rank (a one-sided decision would leave the other rank waiting forever).
 3. PredictionWriter gathers both ranks' predictions of 269 test images (135 and 134: Lightning's predict sampler
-   does not pad) into one file equal to a single process's.
+   does not pad) into one file equal to a single process's; and from an iterable dataset that gives rank 1 no
+   batch at all, it writes rank 0's rows instead of waiting for rank 1.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_cnn import DigitsDataModule, PredictionWriter, SimpleCNN
 from lightning_cnn.callbacks import FiniteLossGuard
@@ -55,6 +57,15 @@ class NaNLossOnRankOne(SimpleCNN):
         if self.global_rank == 1 and self.global_step == NAN_STEP:
             loss = loss + torch.tensor(float("nan"))
         return loss
+
+
+class RankZeroOnly(IterableDataset):
+    """Five images on rank 0, none on rank 1."""
+
+    def __iter__(self):
+        if dist.get_rank() == 0:
+            g = torch.Generator().manual_seed(0)
+            yield from ((torch.randn(1, 8, 8, generator=g),) for _ in range(5))
 
 
 def _epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -92,6 +103,9 @@ def _worker(rank: int, out: str, port: int) -> None:
     writer = PredictionWriter(path=str(Path(out) / "predictions_ddp.csv"))
     trainer = pl.Trainer(callbacks=[writer], default_root_dir=out, **ddp)
     trainer.predict(model, DigitsDataModule(**PREDICT), return_predictions=False)
+    writer = PredictionWriter(path=str(Path(out) / "predictions_iterable.csv"), class_names=list("0123456789"))
+    trainer = pl.Trainer(callbacks=[writer], default_root_dir=out, **ddp)
+    trainer.predict(model, DataLoader(RankZeroOnly(), batch_size=2), return_predictions=False)
 
     torch.manual_seed(0)
     guard = FiniteLossGuard(check_every_n_steps=5)
@@ -151,6 +165,9 @@ def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
     for a, b in zip(ddp_rows, single_rows, strict=True):
         assert (a["id"], a["label"], a["predicted"]) == (b["id"], b["label"], b["predicted"])
         assert float(a["confidence"]) == pytest.approx(float(b["confidence"]), abs=1e-5)
+
+    iterable = _rows(out / "predictions_iterable.csv")
+    assert [r["id"] for r in iterable] == ["0", "1", "2", "3", "4"] and {r["label"] for r in iterable} == {""}
 
     assert ranks[1]["nan"] is not None and f"at global step {NAN_STEP} (epoch 0, batch {NAN_STEP})" in ranks[1]["nan"]
     assert ranks[0]["nan"] == "The training loss became NaN or infinite on another rank."

@@ -85,7 +85,7 @@ def test_a_predict_step_that_returns_no_probabilities_is_refused(fast_trainer, t
 
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 3)), batch_size=2)
     trainer = pl.Trainer(**{**fast_trainer, "callbacks": [PredictionWriter(path=str(tmp_path / "p.csv"))]})
-    message = r"PredictionWriter expects predict_step to return \[batch, classes\] probabilities, but got 'a tensor"
+    message = r"PredictionWriter expects predict_step to return \[batch, classes\] probabilities, but got a tensor of"
     with pytest.raises(ValueError, match=message):
         trainer.predict(Scalar(), loader, return_predictions=False)
     assert not (tmp_path / "p.csv").exists()
@@ -143,3 +143,53 @@ def test_predict_root_that_is_missing_or_empty(fast_trainer, tmp_path, make, err
     dm = ImageFolderDataModule(str(tmp_path / "train"), predict_root=str(tmp_path / "missing"), color="grayscale")
     with pytest.raises(error, match=message):
         pl.Trainer(**fast_trainer).predict(SimpleCNN(channels=(4,), num_classes=2), dm)
+
+
+def _loader(n: int, seed: int) -> torch.utils.data.DataLoader:
+    data = torch.utils.data.TensorDataset(torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)))
+    return torch.utils.data.DataLoader(data, batch_size=3)
+
+
+def test_several_predict_loaders_keep_every_row_with_a_dataloader_column(fast_trainer, tmp_path):
+    writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=[str(c) for c in range(10)])
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
+    trainer.predict(SimpleCNN(channels=(4,)), [_loader(5, 0), _loader(7, 1)], return_predictions=False)
+    rows = read_rows(writer.written)
+    assert [(r["dataloader"], r["id"]) for r in rows] == [("0", str(i)) for i in range(5)] + [
+        ("1", str(i)) for i in range(7)
+    ]
+
+
+def test_ids_come_from_the_datamodule_only_for_its_own_loader(fast_trainer, tmp_path):
+    model = SimpleCNN(channels=(4,))
+    writer = PredictionWriter(path=str(tmp_path / "p.csv"))
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
+    trainer.test(model, DigitsDataModule(), verbose=False)  # the trainer keeps this DataModule
+    trainer.predict(model, _loader(5, 0), return_predictions=False)
+    assert [r["id"] for r in read_rows(writer.written)] == ["0", "1", "2", "3", "4"]
+
+
+def test_low_precision_probabilities_are_not_passed_through_softmax_again(fast_trainer, tmp_path):
+    class Bf16Probabilities(pl.LightningModule):
+        def predict_step(self, batch, batch_idx):
+            # 0.99 rounds to 0.98828125 in bf16: the row sums to 0.998, off by more than float32's tolerance
+            probs = torch.full((len(batch[0]), 10), 0.01 / 9).index_fill(1, torch.tensor([0]), 0.99)
+            return probs.bfloat16()
+
+    writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=[str(c) for c in range(10)])
+    pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(Bf16Probabilities(), _loader(5, 0))
+    rows = read_rows(writer.written)
+    assert {r["predicted"] for r in rows} == {"0"}
+    assert [float(r["confidence"]) for r in rows] == pytest.approx([0.98828125] * 5, abs=1e-6)
+
+
+def test_the_command_lines_writer_warns_and_steps_aside_for_other_outputs(fast_trainer, tmp_path):
+    class Dicts(SimpleCNN):
+        def predict_step(self, batch, batch_idx, dataloader_idx=0):
+            return {"logits": self(batch[0])}
+
+    writer = PredictionWriter(path=str(tmp_path / "p.csv"), strict=False)
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
+    with pytest.warns(UserWarning, match=r"but got a dict with keys \['logits'\]. No predictions file is written"):
+        out = trainer.predict(Dicts(channels=(4,)), _loader(5, 0))
+    assert len(out) == 2 and writer.written is None and not (tmp_path / "p.csv").exists()

@@ -104,3 +104,35 @@ def test_sigkilled_run_resumed_from_last_ends_with_the_same_weights_and_metrics(
     for k, v in after.items():
         assert mb[k] == pytest.approx(v, abs=1e-6), k
     assert "train_metric_states" in ckpt and "train_metric_states" not in a  # only a mid-epoch save carries them
+
+
+def test_resume_from_a_checkpoint_of_a_validation_inside_the_epoch(tmp_path: Path):
+    """val_check_interval < 1: ModelCheckpoint saves after a validation in the middle of the epoch; the epoch's
+    training aggregates still come out as in an uninterrupted run."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_cnn import DigitsDataModule, SimpleCNN
+
+    quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "deterministic": True}
+
+    def model() -> SimpleCNN:
+        torch.manual_seed(0)
+        return SimpleCNN(channels=(4, 8), hidden=(), lr=0.01)
+
+    def epoch_aggregates(trainer: pl.Trainer) -> dict[str, float]:
+        return {k: float(trainer.callback_metrics[k]) for k in ("train/loss_epoch", "train/acc")}
+
+    trainer = pl.Trainer(max_epochs=2, val_check_interval=0.5, enable_checkpointing=False, **quiet)
+    trainer.fit(model(), DigitsDataModule(batch_size=64))
+    full = epoch_aggregates(trainer)
+
+    every = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, filename="{epoch}-{step}")
+    pl.Trainer(max_epochs=2, val_check_interval=0.5, callbacks=[every], **quiet).fit(
+        model(), DigitsDataModule(batch_size=64)
+    )
+    mid = tmp_path / "ckpt" / "epoch=1-step=30.ckpt"  # 20 batches an epoch: validation after batch 10 of epoch 1
+    assert "train_metric_states" in torch.load(mid, weights_only=True)
+    trainer = pl.Trainer(max_epochs=2, val_check_interval=0.5, enable_checkpointing=False, **quiet)
+    trainer.fit(model(), DigitsDataModule(batch_size=64), ckpt_path=mid)
+    assert epoch_aggregates(trainer) == pytest.approx(full, abs=1e-6)

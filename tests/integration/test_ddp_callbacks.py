@@ -7,18 +7,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-import torch.distributed as dist
 
 from lightning_cnn import EarlyStopping, SnapshotBest
 from tests.helpers.scripted import Scripted
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_process_group():
-    yield
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
 
 # Each rank logs its own, unsynced value: rank 0's best is epoch 2 and it stops at epoch 5;
 # rank 1's alone would be best at epoch 4 and never stop. Both follow rank 0.

@@ -9,14 +9,11 @@ the test compares the ranks with each other and with single-process numbers.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
@@ -24,6 +21,7 @@ from lightning_cnn import DigitsDataModule, SimpleCNN, TransferClassifier
 from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, SnapshotEnsemble, TrainingPlots
 from lightning_cnn.data import AugmentationPreview
 from lightning_cnn.data.datamodule import split_digest
+from tests.helpers.ddp import free_port, join_as_torchrun_rank
 
 # 250 validation and 216 test samples: even, so Lightning's DistributedSampler pads no duplicate
 # (an odd count would repeat one sample on the second rank and count it twice in the metrics).
@@ -34,13 +32,6 @@ QUIET = {
     "enable_model_summary": False,
     "enable_checkpointing": False,
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_process_group():
-    yield
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 class RecordingDigits(DigitsDataModule):
@@ -75,17 +66,7 @@ def _transfer_data() -> DigitsDataModule:
 
 
 def _worker(rank: int, out: str, port: int) -> None:
-    os.environ.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "WORLD_SIZE": "2",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "NODE_RANK": "0",
-        }
-    )
-    torch.set_num_threads(1)
+    join_as_torchrun_rank(rank, port)
     ddp = {"accelerator": "cpu", "devices": 2, "strategy": "ddp", **QUIET}
     result: dict = {}
 
@@ -133,12 +114,6 @@ def _worker(rank: int, out: str, port: int) -> None:
     torch.save(result, Path(out) / f"rank{rank}.pt")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _single(tmp_path: Path) -> tuple[dict, dict]:
     trainer = pl.Trainer(accelerator="cpu", devices=1, default_root_dir=tmp_path, **QUIET)
     model, dm = _fixed_model(), DigitsDataModule(**DATA)
@@ -149,7 +124,7 @@ def _single(tmp_path: Path) -> tuple[dict, dict]:
 def test_components_under_ddp(tmp_path):
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_worker, args=(str(out), _free_port()), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(out), free_port()), nprocs=2, join=True)
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     fits = [r["fit"] for r in ranks]
 

@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import socket
 import time
 from pathlib import Path
 
@@ -29,19 +27,13 @@ from torch.utils.data import DataLoader, IterableDataset
 from lightning_cnn import DigitsDataModule, PredictionWriter, SimpleCNN
 from lightning_cnn.callbacks import FiniteLossGuard
 from lightning_cnn.callbacks.guard import NonFiniteLossError
+from tests.helpers.ddp import free_port, join_as_torchrun_rank
 
 # 1331 training samples: 666 per rank, 21 batches of 32 per rank and epoch. Stopped at step 29: batch 8 of epoch 1.
 DATA = {"batch_size": 32, "val_fraction": 0.14, "test_fraction": 0.12}
 STOP_STEP, NAN_STEP = 29, 3
 PREDICT = {"batch_size": 32}  # 269 test images: odd, so the ranks hold different counts
 QUIET = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_process_group():
-    yield
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def _model() -> SimpleCNN:
@@ -73,17 +65,7 @@ def _epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 
 def _worker(rank: int, out: str, port: int) -> None:
-    os.environ.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "WORLD_SIZE": "2",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "NODE_RANK": "0",
-        }
-    )
-    torch.set_num_threads(1)
+    join_as_torchrun_rank(rank, port)
     ddp = {"accelerator": "cpu", "devices": 2, "strategy": "ddp", "deterministic": True, **QUIET}
     result: dict = {}
 
@@ -124,17 +106,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.ddp
 def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
     out = tmp_path / "ddp"
     out.mkdir()
-    context = mp.spawn(_worker, args=(str(out), _free_port()), nprocs=2, join=False)
+    context = mp.spawn(_worker, args=(str(out), free_port()), nprocs=2, join=False)
     deadline = time.monotonic() + 240
     while not context.join(timeout=5):
         if time.monotonic() > deadline:

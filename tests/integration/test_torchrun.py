@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpers.ddp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -34,9 +35,7 @@ def test_ddp_config_differs_from_single_process_only_in_devices_and_strategy():
 
 @pytest.mark.ddp
 def test_torchrun_two_ranks_fit_and_write_one_checkpoint(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     command = [
         str(TORCHRUN),
         "--nproc_per_node=2",

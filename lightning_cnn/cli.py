@@ -287,8 +287,19 @@ def main(args: list[str] | None = None) -> None:
     """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
     argv = sys.argv[1:] if args is None else list(args)
     if not argv:
-        argv = list(DEFAULT_RUN)
+        CNNCli(args=list(DEFAULT_RUN))
     elif args is None:
         CNNCli()
-        return
-    CNNCli(args=argv)
+    else:
+        CNNCli(args=argv)
+    _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group a distributed run joined (as torchrun scripts should before they exit).
+
+    Left to the interpreter's exit, the group's background threads can be torn down while still running, which
+    aborts the process ("terminate called without an active exception") after a run that succeeded.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from lightning_cnn._distributed import gather
+
 __all__ = ["TrainingPlots", "plot_confusion_matrix", "plot_curves", "plot_reliability"]
 
 
@@ -215,10 +217,7 @@ class TrainingPlots(Callback):
         probs, target = torch.cat(self._probs), torch.cat(self._targets)
         self._probs, self._targets = [], []
         if trainer.world_size > 1:
-            gathered: Any = pl_module.all_gather(probs.to(pl_module.device))
-            probs = gathered.flatten(0, 1)
-            gathered = pl_module.all_gather(target.to(pl_module.device))
-            target = gathered.flatten(0, 1)
+            probs, target = gather(pl_module, probs).flatten(0, 1), gather(pl_module, target).flatten(0, 1)
         probs, target = probs.cpu(), target.cpu()
         if not trainer.is_global_zero:
             return

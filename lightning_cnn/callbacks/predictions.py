@@ -14,6 +14,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
+from lightning_cnn._distributed import gather, gather_uneven
+
 __all__ = ["PredictionWriter"]
 
 
@@ -138,7 +140,7 @@ class PredictionWriter(BasePredictionWriter):
             # Every rank takes part, also one without batches; the ranks may hold different counts (Lightning's
             # predict sampler does not pad).
             meta = torch.tensor([n, k, int(has_labels), int(tracked), int(refused)], device=device)
-            table = _gather(pl_module, meta).reshape(-1, 5).tolist()
+            table = gather(pl_module, meta).reshape(-1, 5).tolist()
             counts = [row[0] for row in table]
             if sum(counts) == 0 or any(row[4] for row in table):
                 return
@@ -146,9 +148,9 @@ class PredictionWriter(BasePredictionWriter):
             has_labels = all(row[2] for row in table if row[0])
             tracked = all(row[3] for row in table)
             probs = probs if n else torch.zeros(0, k, device=device)
-            probs = _gather_uneven(pl_module, probs.to(device), counts)
-            keys = _gather_uneven(pl_module, keys.to(device), counts)
-            labels = _gather_uneven(pl_module, labels.to(device), counts)
+            probs = gather_uneven(pl_module, probs.to(device), counts)
+            keys = gather_uneven(pl_module, keys.to(device), counts)
+            labels = gather_uneven(pl_module, labels.to(device), counts)
             ranks = torch.cat([torch.full((c,), r, dtype=torch.long) for r, c in enumerate(counts)])
         elif n == 0 or refused:
             return
@@ -203,21 +205,6 @@ class PredictionWriter(BasePredictionWriter):
                 writer.writerow(cells)
         os.replace(tmp, path)
         return path
-
-
-def _gather(pl_module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor:
-    gathered = pl_module.all_gather(tensor)
-    assert isinstance(gathered, torch.Tensor)
-    return gathered
-
-
-def _gather_uneven(pl_module: pl.LightningModule, tensor: torch.Tensor, counts: list[int]) -> torch.Tensor:
-    """Every rank's rows, concatenated in rank order, when the ranks hold ``counts`` rows each."""
-    pad = max(counts) - tensor.shape[0]
-    if pad:
-        tensor = torch.cat([tensor, tensor.new_zeros((pad, *tensor.shape[1:]))])
-    gathered = _gather(pl_module, tensor)
-    return torch.cat([gathered[rank, :n] for rank, n in enumerate(counts)])
 
 
 def _sorted_unique_rows(keys: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
+from lightning_cnn._distributed import gather
 from lightning_cnn._validation import check_choice, check_positive
 from lightning_cnn.losses import LOSSES, build_loss
 from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
@@ -172,6 +173,7 @@ class ClassifierModule(pl.LightningModule):
         self.train_loss = MeanMetric()
         self.val_metrics = _eval_metrics(num_classes, top_k)
         self.test_metrics = _eval_metrics(num_classes, top_k)
+        self._resumed_metric_states: dict[str, Any] | None = None  # from a mid-epoch checkpoint, for on_train_start
 
     # ------------------------------------------------------------------ network
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -318,9 +320,7 @@ class ClassifierModule(pl.LightningModule):
             for key, value in metric.metric_state.items():
                 assert isinstance(value, torch.Tensor)
                 if trainer.world_size > 1:
-                    gathered = self.all_gather(value)
-                    assert isinstance(gathered, torch.Tensor)
-                    value = gathered.sum(0)
+                    value = gather(self, value).sum(0)
                 state[key] = value.detach().cpu().clone()
             states[name] = state
         checkpoint["train_metric_states"] = {
@@ -333,8 +333,7 @@ class ClassifierModule(pl.LightningModule):
         self._resumed_metric_states = checkpoint.get("train_metric_states")
 
     def on_train_start(self) -> None:
-        saved = getattr(self, "_resumed_metric_states", None)
-        self._resumed_metric_states = None
+        saved, self._resumed_metric_states = self._resumed_metric_states, None
         trainer = self.trainer
         # Only when this fit resumes at the very step the sums were saved at (not a new fit from loaded weights).
         if not saved or (saved["epoch"], saved["global_step"]) != (trainer.current_epoch, trainer.global_step):

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from lightning_cnn import DigitsDataModule, PredictionWriter, SimpleCNN
 from lightning_cnn.callbacks import FiniteLossGuard
 from lightning_cnn.callbacks.guard import NonFiniteLossError
 from tests.helpers.ddp import free_port, join_as_torchrun_rank
+from tests.helpers.files import read_csv_rows
 
 # 1331 training samples: 666 per rank, 21 batches of 32 per rank and epoch. Stopped at step 29: batch 8 of epoch 1.
 DATA = {"batch_size": 32, "val_fraction": 0.14, "test_fraction": 0.12}
@@ -101,11 +101,6 @@ def _worker(rank: int, out: str, port: int) -> None:
     torch.save(result, Path(out) / f"rank{rank}.pt")
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
-
-
 @pytest.mark.ddp
 def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
     out = tmp_path / "ddp"
@@ -136,13 +131,14 @@ def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
     writer = PredictionWriter(path=str(tmp_path / "predictions_single.csv"))
     trainer = pl.Trainer(accelerator="cpu", devices=1, callbacks=[writer], default_root_dir=tmp_path, **QUIET)
     trainer.predict(model, DigitsDataModule(**PREDICT), return_predictions=False)
-    ddp_rows, single_rows = _rows(out / "predictions_ddp.csv"), _rows(tmp_path / "predictions_single.csv")
+    ddp_rows = read_csv_rows(out / "predictions_ddp.csv")
+    single_rows = read_csv_rows(tmp_path / "predictions_single.csv")
     assert len(ddp_rows) == len(single_rows) == 269
     for a, b in zip(ddp_rows, single_rows, strict=True):
         assert (a["id"], a["label"], a["predicted"]) == (b["id"], b["label"], b["predicted"])
         assert float(a["confidence"]) == pytest.approx(float(b["confidence"]), abs=1e-5)
 
-    iterable = _rows(out / "predictions_iterable.csv")
+    iterable = read_csv_rows(out / "predictions_iterable.csv")
     assert [r["id"] for r in iterable] == ["0", "1", "2", "3", "4"] and {r["label"] for r in iterable} == {""}
 
     assert ranks[1]["nan"] is not None and f"at global step {NAN_STEP} (epoch 0, batch {NAN_STEP})" in ranks[1]["nan"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -14,11 +13,7 @@ from torch import nn
 
 from lightning_cnn import DigitsDataModule, ImageFolderDataModule, PredictionWriter, SimpleCNN
 from lightning_cnn.cli import CNNCli
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+from tests.helpers.files import read_csv_rows
 
 
 def test_rows_follow_the_test_split_and_agree_with_test_accuracy(fast_trainer, tmp_path):
@@ -30,7 +25,7 @@ def test_rows_follow_the_test_split_and_agree_with_test_accuracy(fast_trainer, t
 
     writer = PredictionWriter(path=str(tmp_path / "out" / "preds.csv"))
     pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(model, dm, return_predictions=False)
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert writer.written == tmp_path / "out" / "preds.csv"
     assert [r["id"] for r in rows] == [str(i) for i in dm.split["test"]]  # pool indices, in split order
     assert [r["label"] for r in rows] == [str(c) for c in dm.labels()[dm.split["test"]]]
@@ -52,7 +47,7 @@ def test_image_folder_rows_name_their_files(fast_trainer, tmp_path):
     writer = PredictionWriter(path=str(tmp_path / "preds.csv"), probabilities=False)
     trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
     trainer.predict(SimpleCNN(channels=(4,), num_classes=2), dm, return_predictions=False)
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert list(rows[0]) == ["id", "label", "predicted", "confidence"]
     assert len(rows) == 6 and all(Path(r["id"]).is_file() for r in rows)
     assert all(Path(r["id"]).parent.name == r["label"] for r in rows)  # the file's class folder is its label
@@ -72,7 +67,7 @@ def test_a_foreign_module_returning_logits_gets_probabilities_and_positions(fast
     loader = torch.utils.data.DataLoader(data, batch_size=4)
     writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=["a", "b", "c", "d"])
     pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(Logits(), loader, return_predictions=False)
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert [r["id"] for r in rows] == [str(i) for i in range(10)] and {r["label"] for r in rows} == {""}
     probs = np.array([[float(r[f"p_{c}"]) for c in "abcd"] for r in rows])
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
@@ -98,7 +93,7 @@ def test_cli_predict_writes_predictions_into_its_run_folder(in_tmp):
     best = fit.trainer.checkpoint_callback.best_model_path
     predict = CNNCli(args=["predict", "--ckpt_path", best, *quiet])
     path = Path(predict.trainer.log_dir) / "predictions.csv"
-    assert len(read_rows(path)) == 269
+    assert len(read_csv_rows(path)) == 269
 
 
 def _png(path: Path, seed: int) -> None:
@@ -122,7 +117,7 @@ def test_predict_root_predicts_unlabelled_images_named_by_file(fast_trainer, tmp
     trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
     with pytest.warns(UserWarning, match=r"Skipped 1 of 4 images in .*new that could not be read: .*broken.png"):
         trainer.predict(SimpleCNN(channels=(4,), num_classes=2), dm, return_predictions=False)
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert [Path(r["id"]).relative_to(new).as_posix() for r in rows] == ["a.png", "b.png", "deeper/c.png"]
     assert {r["label"] for r in rows} == {""} and {r["predicted"] for r in rows} <= {"cat", "dog"}
     assert dm.test_set is None  # the test split was not opened to predict other images
@@ -154,7 +149,7 @@ def test_several_predict_loaders_keep_every_row_with_a_dataloader_column(fast_tr
     writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=[str(c) for c in range(10)])
     trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
     trainer.predict(SimpleCNN(channels=(4,)), [_loader(5, 0), _loader(7, 1)], return_predictions=False)
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert [(r["dataloader"], r["id"]) for r in rows] == [("0", str(i)) for i in range(5)] + [
         ("1", str(i)) for i in range(7)
     ]
@@ -166,7 +161,7 @@ def test_ids_come_from_the_datamodule_only_for_its_own_loader(fast_trainer, tmp_
     trainer = pl.Trainer(**{**fast_trainer, "callbacks": [writer]})
     trainer.test(model, DigitsDataModule(), verbose=False)  # the trainer keeps this DataModule
     trainer.predict(model, _loader(5, 0), return_predictions=False)
-    assert [r["id"] for r in read_rows(writer.written)] == ["0", "1", "2", "3", "4"]
+    assert [r["id"] for r in read_csv_rows(writer.written)] == ["0", "1", "2", "3", "4"]
 
 
 def test_low_precision_probabilities_are_not_passed_through_softmax_again(fast_trainer, tmp_path):
@@ -178,7 +173,7 @@ def test_low_precision_probabilities_are_not_passed_through_softmax_again(fast_t
 
     writer = PredictionWriter(path=str(tmp_path / "p.csv"), class_names=[str(c) for c in range(10)])
     pl.Trainer(**{**fast_trainer, "callbacks": [writer]}).predict(Bf16Probabilities(), _loader(5, 0))
-    rows = read_rows(writer.written)
+    rows = read_csv_rows(writer.written)
     assert {r["predicted"] for r in rows} == {"0"}
     assert [float(r["confidence"]) for r in rows] == pytest.approx([0.98828125] * 5, abs=1e-6)
 

@@ -9,7 +9,6 @@ The `make` tests need the environment that `make` built (its `.installed` stamp)
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.files import read_csv_rows
 from tests.helpers.images import assert_real_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +60,7 @@ def _run(command: list[str] | str, cwd: Path, **env: str) -> subprocess.Complete
 
 
 def _test_metrics(run_dir: Path) -> dict[str, float]:
-    with open(run_dir / "metrics.csv") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("test/acc")]
+    rows = [row for row in read_csv_rows(run_dir / "metrics.csv") if row.get("test/acc")]
     assert len(rows) == 1, rows
     return {key: float(value) for key, value in rows[0].items() if key.startswith("test/") and value}
 
@@ -101,8 +100,7 @@ def test_make_run_trains_tests_and_draws_then_its_checkpoint_tests_again(tmp_pat
         assert again[key] == pytest.approx(value, abs=1e-6), key
 
     _run(PREDICT, tmp_path)  # and the line after it: predictions.csv for the test split
-    with open(tmp_path / "runs" / "lightning_cnn" / "version_2" / "predictions.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv_rows(tmp_path / "runs" / "lightning_cnn" / "version_2" / "predictions.csv")
     assert len(rows) == 269
     assert sum(r["label"] == r["predicted"] for r in rows) / len(rows) == pytest.approx(metrics["test/acc"], abs=1e-6)
 

@@ -419,6 +419,7 @@ def stage_sweep(
     max_epochs: int = 10,
     lr: float = 1e-2,
     seed: int = 0,
+    default_root_dir: str | Path | None = None,
 ) -> list[dict[str, float]]:
     """Train a linear probe on every stage of a frozen backbone and report validation accuracy per stage.
 
@@ -434,6 +435,8 @@ def stage_sweep(
         max_epochs: epochs of each probe.
         lr: learning rate of the probes.
         seed: seed of each probe's initialization.
+        default_root_dir: folder of the probes' Trainers, where the DataModule writes ``splits.json``
+            (default: the working directory, as for any Lightning Trainer).
 
     Returns:
         One ``{"stage", "channels", "val_acc"}`` row per stage.
@@ -465,6 +468,7 @@ def stage_sweep(
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
+            default_root_dir=default_root_dir,
         )
         trainer.fit(model, datamodule)
         acc = trainer.validate(model, datamodule, verbose=False)[0]["val/acc"]

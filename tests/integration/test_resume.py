@@ -114,7 +114,13 @@ def test_resume_from_a_checkpoint_of_a_validation_inside_the_epoch(tmp_path: Pat
 
     from lightning_cnn import DigitsDataModule, SimpleCNN
 
-    quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "deterministic": True}
+    quiet = {
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "deterministic": True,
+        "default_root_dir": tmp_path,
+    }
 
     def model() -> SimpleCNN:
         torch.manual_seed(0)

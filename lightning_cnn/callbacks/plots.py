@@ -115,7 +115,7 @@ class TrainingPlots(Callback):
     """Write the plots people would rather look at than read, into the run folder.
 
     - ``curves.png`` at the end of ``fit``: training and validation loss and accuracy per epoch (from the logged
-      ``train/loss_epoch``, ``train/acc``, ``val/loss``, ``val/acc``).
+      ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``).
     - ``confusion_matrix.png`` and ``reliability.png`` at the end of ``test``, from the test step's outputs
       (logits ``[B, K]``) and labels; the reliability diagram adds a line for every other callback that exposes
       test probabilities as ``test_probabilities`` (``{name: tensor [N, K]}``).
@@ -175,7 +175,7 @@ class TrainingPlots(Callback):
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = trainer.callback_metrics
-        for key, name in (("train/loss_epoch", "train/loss"), ("train/loss", "train/loss"), ("train/acc", "train/acc")):
+        for key, name in (("train/loss", "train/loss"), ("train/acc", "train/acc")):
             if key in metrics and len(self.history.get(name, [])) <= trainer.current_epoch:
                 self.history.setdefault(name, []).append(float(metrics[key]))
 

@@ -89,8 +89,9 @@ class ClassifierModule(pl.LightningModule):
             where it was measured faster, off elsewhere and with ``optimizer="lbfgs"``. Applied in :meth:`setup`.
         compile: compile the network with :func:`torch.compile` (``self.net``, in place, so checkpoint keys
             do not change) when training starts; costs seconds to minutes of compilation.
-        log_train_step: log ``train/loss`` at every step (and in the progress bar); ``False`` logs it at
-            epoch end only, which spares the per-step logging work (the lean preset).
+        log_train_step: also log each step's loss as ``train/loss_step`` (and show it in the progress bar);
+            ``False`` spares that per-step logging work (the lean preset). The epoch's mean is ``train/loss``
+            either way.
 
     Raises:
         ValueError: for an unknown loss, optimizer or scheduler name, an out-of-range number, or
@@ -248,12 +249,11 @@ class ClassifierModule(pl.LightningModule):
         loss = self._loss(logits, y)
         labels = y.argmax(-1) if y.is_floating_point() else y
         self.train_acc.update(logits.detach(), labels)
-        step = bool(self.hparams.get("log_train_step", True))
-        if step:
-            self.train_loss(loss.detach(), x.shape[0])  # forward: the step's value for the step log
-        else:
-            self.train_loss.update(loss.detach(), x.shape[0])
-        self.log("train/loss", self.train_loss, on_step=step, on_epoch=True, prog_bar=step, batch_size=x.shape[0])
+        if self.hparams.get("log_train_step", True):
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        # The epoch's mean is always `train/loss`, whether or not the steps are logged.
+        self.train_loss.update(loss.detach(), x.shape[0])
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, batch_size=x.shape[0])
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -305,7 +305,7 @@ class ClassifierModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the running sums of the epoch's training metrics in a checkpoint written in the middle of an epoch.
 
-        A run resumed from it then logs the same ``train/loss_epoch`` and ``train/acc`` for that epoch as an
+        A run resumed from it then logs the same ``train/loss`` and ``train/acc`` for that epoch as an
         uninterrupted run. The sums are added over the ranks (every rank saves, so this is a collective), and a
         resumed run puts them on rank 0, so a resume with another number of processes still adds up.
         """

@@ -2,7 +2,7 @@
 
 1. A run stopped in the middle of its second epoch and resumed from the checkpoint of that step ends with the
    weights and the logged metrics of an uninterrupted run, the interrupted epoch's `train/acc` and
-   `train/loss_epoch` included (the checkpoint carries the training metrics' sums over both ranks).
+   `train/loss` included (the checkpoint carries the training metrics' sums over both ranks).
 2. A NaN loss on one rank only stops both ranks: the rank that saw it names the step, the other says it
    happened on another rank (a one-sided decision would leave the other rank waiting forever).
 3. PredictionWriter gathers both ranks' predictions of 269 test images (135 and 134: Lightning's predict sampler
@@ -119,7 +119,7 @@ def test_mid_epoch_resume_and_nan_guard_under_ddp(tmp_path):
     assert "train_metric_states" in saved
     for result in ranks:
         full, resumed = result["full"], result["resumed"]
-        assert {"train/acc", "train/loss_epoch", "val/acc", "val/loss"} <= full["metrics"].keys()
+        assert {"train/acc", "train/loss", "val/acc", "val/loss"} <= full["metrics"].keys()
         assert resumed["metrics"].keys() == full["metrics"].keys()
         for key, value in full["metrics"].items():
             assert resumed["metrics"][key] == pytest.approx(value, abs=1e-6), key

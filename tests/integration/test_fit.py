@@ -28,7 +28,7 @@ def test_subclassed_base_trains_to_090_on_digits(fast_trainer):
     assert result["test/acc"] >= 0.90
     for key in ("test/loss", "test/f1", "test/nll", "test/ece"):
         assert key in result
-    assert {"train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/nll", "val/ece", "val/f1"} <= fit_keys
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/nll", "val/ece", "val/f1"} <= fit_keys
 
 
 def test_logged_metrics_agree_with_a_hand_computation(fast_trainer):

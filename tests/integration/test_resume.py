@@ -95,11 +95,11 @@ def test_sigkilled_run_resumed_from_last_ends_with_the_same_weights_and_metrics(
     split_b = yaml.safe_load((tmp_path / "killed/runs/lightning_cnn/version_0/splits.json").read_text())
     assert split_a["digest"] == split_b["digest"]
 
-    # Every metric logged after the resume point is the same, the interrupted epoch's aggregates (train/loss_epoch,
+    # Every metric logged after the resume point is the same, the interrupted epoch's aggregates (train/loss,
     # train/acc) included: the checkpoint carries the running sums of the training metrics.
     ma, mb = _metrics(tmp_path / "full"), _metrics(tmp_path / "killed")
     after = {k: v for k, v in ma.items() if k[0] > RESUME_STEP}
-    assert {(39, "train/loss_epoch"), (39, "train/acc")} <= after.keys()
+    assert {(39, "train/loss"), (39, "train/acc")} <= after.keys()
     assert len(after) >= 8 and any(k[1].startswith("val/") for k in after)
     for k, v in after.items():
         assert mb[k] == pytest.approx(v, abs=1e-6), k
@@ -127,7 +127,7 @@ def test_resume_from_a_checkpoint_of_a_validation_inside_the_epoch(tmp_path: Pat
         return SimpleCNN(channels=(4, 8), hidden=(), lr=0.01)
 
     def epoch_aggregates(trainer: pl.Trainer) -> dict[str, float]:
-        return {k: float(trainer.callback_metrics[k]) for k in ("train/loss_epoch", "train/acc")}
+        return {k: float(trainer.callback_metrics[k]) for k in ("train/loss", "train/acc")}
 
     trainer = pl.Trainer(max_epochs=2, val_check_interval=0.5, enable_checkpointing=False, **quiet)
     trainer.fit(model(), DigitsDataModule(batch_size=64))

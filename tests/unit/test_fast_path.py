@@ -57,6 +57,9 @@ def test_log_train_step_false_logs_epoch_only(fast_trainer):
         model = SimpleCNN(channels=(4, 8), hidden=(), log_train_step=flag)
         trainer = _fit(model, fast_trainer, callbacks=[Spy()])
         assert "train/loss" in trainer.callback_metrics and "train/acc" in trainer.callback_metrics
+        # The epoch's names do not depend on the flag (the logged names of the design's contract).
+        assert {"train/loss", "train/acc"} <= set(trainer.logged_metrics)
+        assert "train/loss_epoch" not in trainer.logged_metrics
         assert ("train/loss_step" in logged["step"]) is flag
         assert any(k.startswith("train/loss") for k in trainer.progress_bar_metrics) is flag
 

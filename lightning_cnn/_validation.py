@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,11 +42,23 @@ def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
-def check_positive(argument: str, value: float, *, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value > 0`` (or ``>= 0`` with ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
+def check_positive(argument: str, value: float, *, allow_zero: bool = False, integer: bool = False) -> None:
+    """Raise unless ``value > 0`` (or ``>= 0`` with ``allow_zero``); NaN is refused, and a non-int with ``integer``.
+
+    Example:
+        >>> check_positive("batch_size", 2.5, integer=True)
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected batch_size to be an int, but got float 2.5.
+        >>> check_positive("lr", float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected lr to be > 0, but got nan.
+    """
+    kind = "an int" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise TypeError(f"Expected {argument} to be {kind}, but got {type(value).__name__} {value!r}.")
+    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"Expected {argument} to be {bound}, but got {value!r}.")
 
@@ -54,7 +67,7 @@ def check_probability(argument: str, value: float) -> None:
     """Raise ``ValueError`` unless ``0 <= value < 1`` (a drop rate)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
-    if not 0.0 <= value < 1.0:
+    if not 0.0 <= value < 1.0:  # NaN fails every comparison
         raise ValueError(f"Expected {argument} to be in [0, 1), but got {value!r}.")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -40,6 +41,19 @@ class _Augmented(Dataset):
     def __getitem__(self, index: int) -> Any:
         x, y = self.dataset[index]
         return self.transform(x), y
+
+
+def _check_statistics(mean: Any, std: Any) -> None:
+    """Refuse normalization statistics that are not two equally long, non-empty lists of finite numbers, std > 0."""
+    for name, values in (("mean", mean), ("std", std)):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise TypeError(f"Expected {name} to be a non-empty list of numbers (one per channel), but got {values!r}.")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise ValueError(f"Expected every {name} value to be a finite number, but got {list(values)!r}.")
+    if len(mean) != len(std):
+        raise ValueError(f"Expected mean and std of the same length, but got {list(mean)!r} and {list(std)!r}.")
+    if any(v <= 0 for v in std):
+        raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")
 
 
 def split_digest(split: dict[str, np.ndarray]) -> str:
@@ -100,8 +114,10 @@ class ClassifierDataModule(pl.LightningDataModule):
     it), and the training loader saves its place in the epoch in every checkpoint. The global RNG states
     (torch, CUDA, NumPy, Python: dropout and augmentation draws) are part of :meth:`state_dict` and are put
     back right before the first training batch after a resume. A run killed in the middle of an epoch and
-    resumed from its last checkpoint thus ends like an uninterrupted one (with ``deterministic=True``;
-    augmentation on the CPU in worker processes restarts its workers' streams at the resume point).
+    resumed from its last checkpoint thus ends like an uninterrupted one (with ``deterministic=True``), also
+    with ``device_resident=True``. Augmentation on the CPU in worker processes (``num_workers > 0``) is the
+    exception: the workers' random streams restart at the resume point (use ``augment_on="device"`` or
+    ``num_workers=0`` where that matters).
 
     Args:
         batch_size: samples per batch.
@@ -136,8 +152,8 @@ class ClassifierDataModule(pl.LightningDataModule):
         device_resident: bool = False,
     ) -> None:
         super().__init__()
-        check_positive("batch_size", batch_size)
-        check_positive("num_workers", num_workers, allow_zero=True)
+        check_positive("batch_size", batch_size, integer=True)
+        check_positive("num_workers", num_workers, allow_zero=True, integer=True)
         check_choice("normalize", normalize, _NORMALIZE)
         check_choice("augment_on", augment_on, _AUGMENT_ON)
         check_fractions(val_fraction, test_fraction)
@@ -149,8 +165,8 @@ class ClassifierDataModule(pl.LightningDataModule):
         self.device_resident = device_resident
         if (mean is None) != (std is None):
             raise ValueError("Expected mean and std to be given together, but got only one of them.")
-        if std is not None and any(s <= 0 for s in std):
-            raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")
+        if mean is not None and std is not None:
+            _check_statistics(mean, std)
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -326,6 +342,8 @@ class ClassifierDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ lifecycle
     def setup(self, stage: str) -> None:
         self._check_module()
+        if self._mean is not None and self._std is not None and len(self._mean) != self.in_channels:
+            self.use_statistics(self._mean.tolist(), self._std.tolist())  # one value per channel, or refused
         self._prepare_split()
         if stage in ("fit", "validate"):
             if self.train_set is None:
@@ -338,6 +356,11 @@ class ClassifierDataModule(pl.LightningDataModule):
             if self.test_set is None:
                 if self.has_test_source:
                     self.test_set = self.make_test_dataset()
+                elif len(self.split["test"]) == 0:
+                    raise ValueError(
+                        f"{type(self).__name__} has no test images: test_fraction={self.test_fraction!r} holds none"
+                        f" out and there is no separate test set. Set test_fraction > 0 to {stage}."
+                    )
                 else:
                     self.test_set = self.make_dataset(self.split["test"], train=False)
         if self.normalize == "dataset" and self._mean is None:
@@ -409,7 +432,13 @@ class ClassifierDataModule(pl.LightningDataModule):
         """Normalize with these per-channel statistics (e.g. a pretrained backbone's) instead of the training split's.
 
         One value is repeated over every channel; a three-value RGB statistic is averaged for one-channel images.
+        A refused pair leaves the statistics as they were.
+
+        Raises:
+            ValueError: for lengths that fit neither one value nor the image channels, a std <= 0, or a
+                value that is not finite.
         """
+        _check_statistics(mean, std)
         channels = self.in_channels
 
         def fit(values: list[float], name: str) -> list[float]:
@@ -417,12 +446,13 @@ class ClassifierDataModule(pl.LightningDataModule):
                 return [float(v) for v in values]
             if len(values) == 1 or channels == 1:
                 return [float(sum(values) / len(values))] * channels
-            raise ValueError(f"Expected {name} to have 1 or {channels} values, but got {list(values)!r}.")
+            raise ValueError(
+                f"Expected {name} to have 1 or {channels} values ({type(self).__name__} has {channels} image"
+                f" channels), but got {list(values)!r}."
+            )
 
-        self._mean = torch.tensor(fit(mean, "mean"), dtype=torch.float32)
-        self._std = torch.tensor(fit(std, "std"), dtype=torch.float32)
-        if bool((self._std <= 0).any()):
-            raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")
+        fitted = fit(mean, "mean"), fit(std, "std")
+        self._mean, self._std = (torch.tensor(v, dtype=torch.float32) for v in fitted)
         self._device_stats = None
 
     @property
@@ -448,6 +478,9 @@ class ClassifierDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             collate_fn=collate_images,
             shuffle=shuffle,
+            # Its own generator: starting an evaluation loader must not draw from the global RNG, or a run
+            # resumed from a checkpoint written before a validation would continue with another random stream.
+            generator=torch.Generator(),
             num_workers=self.num_workers,
             pin_memory=pin,
             persistent_workers=self.num_workers > 0,
@@ -467,7 +500,11 @@ class ClassifierDataModule(pl.LightningDataModule):
             if trainer is None:
                 raise RuntimeError("device_resident=True needs a Trainer (its device and rank) to build the loader.")
             return DeviceResidentLoader.from_trainer(  # type: ignore[return-value]
-                self.train_set, trainer, self.batch_size, seed=self._order_seed()
+                self.train_set,
+                trainer,
+                self.batch_size,
+                seed=self._order_seed(),
+                on_iter_start=self._restore_pending_rng,
             )
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = SeededSampler(self.train_set, seed=self._order_seed(), num_replicas=world, rank=rank)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -49,6 +49,11 @@ class DeviceResidentLoader:
     The batches go through the DataModule's ``on_after_batch_transfer`` as any others (normalization and
     batched augmentation on the device apply); per-sample augmentation of loader workers does not.
 
+    Like :class:`~lightning_cnn.data.sampling.ResumableDataLoader`, it saves its place in the epoch
+    (:meth:`state_dict`, written into checkpoints by Lightning), so a run resumed in the middle of an epoch
+    continues with the rest of that epoch's batches; ``on_iter_start`` runs right before a pass produces its
+    first batch (the DataModule restores the checkpoint's RNG state there).
+
     Args:
         x: inputs ``[N, ...]``.
         y: targets ``[N, ...]``.
@@ -59,6 +64,7 @@ class DeviceResidentLoader:
         device: where the tensors live; ``None`` leaves them where they are.
         rank: this process's global rank.
         world_size: number of processes sharing the epoch.
+        on_iter_start: a callable run when a pass starts, before its first batch.
 
     Raises:
         ValueError: for tensors of different lengths or an empty set, ``batch_size < 1``, or a rank
@@ -87,8 +93,9 @@ class DeviceResidentLoader:
         device: torch.device | str | None = None,
         rank: int = 0,
         world_size: int = 1,
+        on_iter_start: Callable[[], None] | None = None,
     ) -> None:
-        check_positive("world_size", world_size)
+        check_positive("world_size", world_size, integer=True)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be an int >= 1, but got {batch_size!r}.")
         if len(x) != len(y):
@@ -107,6 +114,9 @@ class DeviceResidentLoader:
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._epoch_set = False
+        self.on_iter_start = on_iter_start
+        self._skip = 0  # batches to leave out at the start of the next pass (a resumed epoch)
+        self._state = {"epoch": 0, "batches": 0}  # the pass under way
 
     @classmethod
     def from_trainer(
@@ -131,7 +141,9 @@ class DeviceResidentLoader:
         return self
 
     def set_epoch(self, epoch: int) -> None:
-        """Use the permutation of ``epoch`` on the next pass."""
+        """Use the permutation of ``epoch`` on the next pass; a pending resume of another epoch is dropped."""
+        if int(epoch) != self.epoch:
+            self._skip = 0
         self.epoch = int(epoch)
         self._epoch_set = True
 
@@ -157,10 +169,53 @@ class DeviceResidentLoader:
         return order[:total][self.rank :: self.world_size].to(self.x.device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self.indices()
+        # A generator: nothing happens before the first batch is asked for, so an epoch set, or a state
+        # loaded, after ``iter()`` still applies.
+        if self.on_iter_start is not None:
+            self.on_iter_start()
+        order, epoch = self.indices(), self.epoch
         if not self._epoch_set:
             self.epoch += 1  # no set_epoch: the next pass draws the next epoch's order
         self._epoch_set = False
-        for i in range(len(self)):
+        start, self._skip = self._skip, 0
+        self._state = {"epoch": epoch, "batches": start}
+        for i in range(start, len(self)):
             batch = order[i * self.batch_size : (i + 1) * self.batch_size]
+            self._state["batches"] = i + 1
             yield self.x.index_select(0, batch), self.y.index_select(0, batch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch, the batches handed out in it and what the order depends on (primitives only)."""
+        return {
+            **self._state,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "num_samples": len(self.x),
+            "world_size": self.world_size,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue after ``state_dict["batches"]`` batches of ``state_dict["epoch"]`` on the next pass.
+
+        Raises:
+            ValueError: when the state comes from a loader with another seed, batch size, length or rank count.
+        """
+        now = {
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "num_samples": len(self.x),
+            "world_size": self.world_size,
+        }
+        for key, value in now.items():
+            if key in state_dict and state_dict[key] != value:
+                raise ValueError(
+                    f"Cannot resume the training loader in the middle of an epoch: the checkpoint's loader had"
+                    f" {key}={state_dict[key]!r}, this one has {key}={value!r}. Resume with the same settings,"
+                    " or from a checkpoint written at the end of an epoch."
+                )
+        epoch, batches = int(state_dict["epoch"]), int(state_dict["batches"])
+        if batches >= len(self):
+            epoch, batches = epoch + 1, 0
+        self.set_epoch(epoch)
+        self._skip = batches
+        self._state = {"epoch": epoch, "batches": batches}

@@ -110,8 +110,12 @@ class ResumableDataLoader(DataLoader):
     Lightning calls :meth:`state_dict` when it writes a checkpoint and :meth:`load_state_dict` when it
     resumes a run in the middle of an epoch; the loader then yields the rest of that epoch in the same
     order. The state counts the batches handed out in the current epoch (Lightning does not prefetch
-    from a loader with a length, so that is the number of batches trained on). The worker seeds of each
-    epoch come from ``seed + epoch`` through the loader's own generator, never from the global RNG.
+    from a loader with a length, so that is the number of batches trained on). The loader's own generator is
+    seeded with ``seed + epoch`` when an iteration starts, so starting one draws nothing from the global RNG;
+    new worker processes take their seeds from it. Persistent workers (``persistent_workers=True``, which
+    the DataModules set when ``num_workers > 0``) are seeded once and their random streams run on across
+    epochs, so random transforms inside workers are not repeated exactly by a resumed run: for exact resume
+    with random per-sample transforms use ``num_workers=0``, or augment batches on the device.
     ``on_iter_start`` (optional) runs right before the first batch of each epoch is produced.
 
     Args:

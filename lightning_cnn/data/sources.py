@@ -196,7 +196,7 @@ def list_image_folder(
             raise ValueError(
                 f"Image folder {root} has class folders {unknown} that are not among the classes {classes}."
             )
-    exts = tuple(e.lower() for e in extensions)
+    exts = tuple(e.lower() for e in _check_extensions(extensions))
     paths: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
@@ -213,10 +213,31 @@ def list_image_folder(
     return paths, np.asarray(labels, dtype=np.int64), classes
 
 
+def _check_extensions(extensions: Sequence[str]) -> tuple[str, ...]:
+    """File name endings as a tuple, each starting with a dot (a bare string would be split into characters)."""
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    exts = tuple(extensions)
+    bad = [e for e in exts if not isinstance(e, str) or not e.startswith(".") or len(e) < 2]
+    if bad:
+        raise ValueError(f"Expected extensions to be file endings such as ('.png', '.jpg'), but got {exts!r}.")
+    return exts
+
+
 def _image_files(folder: str | Path, extensions: Sequence[str]) -> list[str]:
-    """The image files under ``folder`` at any depth (names ending in ``extensions``, no hidden files), sorted."""
+    """The image files under ``folder`` at any depth (names ending in ``extensions``, no hidden files), sorted.
+
+    Linked subfolders are followed, as torchvision's ``ImageFolder`` does; a link back up the tree is not.
+    """
     exts = tuple(e.lower() for e in extensions)
-    found = (os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs)
+    found: list[str] = []
+    top = os.path.normpath(folder)
+    for d, dirs, fs in os.walk(top, followlinks=True):
+        real, parent = os.path.realpath(d), os.path.realpath(os.path.dirname(d))
+        if d != top and (parent == real or parent.startswith(real + os.sep)):
+            dirs[:] = []  # a link to a folder that contains it: walking it would never end
+            continue
+        found += (os.path.join(d, f) for f in fs)
     return sorted(p for p in found if p.lower().endswith(exts) and not os.path.basename(p).startswith("."))
 
 
@@ -227,6 +248,10 @@ def load_image(
     resize_mode: Literal["stretch", "center_crop"] = "stretch",
 ) -> torch.Tensor:
     """Decode an image file to a float tensor ``[C, H, W]`` in ``[0, 1]``.
+
+    8-bit images are divided by 255; 16-bit grayscale images (PIL modes ``I;16*``, and ``I`` with values up
+    to 65535) by 65535, as :func:`torchvision.transforms.v2.functional.to_dtype` scales ``uint16``;
+    32-bit float images (mode ``F``) are taken as they are and must lie in ``[0, 1]``.
 
     Args:
         path: the file.
@@ -243,7 +268,9 @@ def load_image(
     try:
         img: Image.Image
         with Image.open(path) as opened:
-            img = opened.convert("RGB" if color == "rgb" else "L")
+            opened.load()
+            high = _high_depth_as_float(opened)
+            img = opened.convert("RGB" if color == "rgb" else "L") if high is None else high
         if image_size is not None:
             w, h = img.size
             if resize_mode == "center_crop":
@@ -254,12 +281,39 @@ def load_image(
                 img = img.crop((left, top, left + image_size, top + image_size))
             elif (w, h) != (image_size, image_size):
                 img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
-        array = np.asarray(img, dtype=np.uint8)
+        array = np.asarray(img, dtype=np.float32) if img.mode == "F" else np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise BadImageError(path, err) from err
     x = torch.from_numpy(array.copy())
     x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
-    return x.float().div_(255.0)
+    if img.mode != "F":
+        return x.float().div_(255.0)
+    return x.expand(3, -1, -1).contiguous() if color == "rgb" else x
+
+
+def _high_depth_as_float(img: Any) -> Any:
+    """A 16-bit or 32-bit single-channel PIL image as a float (mode ``F``) image in ``[0, 1]``, else ``None``.
+
+    ``convert("L")`` would clip such images at 255 instead of scaling them.
+    """
+    from PIL import Image
+
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return None
+    array = np.asarray(img).astype(np.float32)
+    if array.size == 0:
+        raise ValueError("the image has no pixels")
+    low, high = float(array.min()), float(array.max())
+    if img.mode == "F":
+        if low < 0.0 or high > 1.0 or not np.isfinite(array).all():
+            raise ValueError(f"a 32-bit float image must have values in [0, 1], but has [{low:g}, {high:g}]")
+    elif low < 0 or high > 65535:
+        raise ValueError(
+            f"a 32-bit integer image must have values in [0, 65535] (16 bits), but has [{low:g}, {high:g}]"
+        )
+    else:
+        array /= 65535.0
+    return Image.fromarray(array)
 
 
 class _FileDataset(Dataset):
@@ -358,7 +412,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         self.predict_root = None if predict_root is None else str(predict_root)
         self._image_size = image_size
         self.skip_bad_files = skip_bad_files
-        self.extensions = tuple(extensions) if extensions else IMAGE_EXTENSIONS
+        self.extensions = _check_extensions(extensions) if extensions else IMAGE_EXTENSIONS
         self._options: dict[str, Any] = {"color": color, "image_size": image_size, "resize_mode": resize_mode}
         self.color = color
         self._listing: tuple[list[str], np.ndarray, list[str]] | None = None
@@ -563,7 +617,21 @@ class ArrayDataModule(ClassifierDataModule):
         self._y = None if y is None else _as_labels(y, "y", len(self._x) if self._x is not None else 0)
         self._test = (test_x, test_y)
         self._names = None if class_names is None else list(class_names)
-        self._has_test = test_x is not None or (path is not None and "x_test" in np.load(path).files)
+        if self._y is not None:
+            self._check_labels(self._y, "y")
+        if path is not None:
+            with np.load(path) as data:
+                self._has_test = test_x is not None or "x_test" in data.files
+        else:
+            self._has_test = test_x is not None
+
+    def _check_labels(self, y: np.ndarray, name: str) -> None:
+        """Refuse a label that ``class_names`` has no name for."""
+        if self._names is not None and y.size and int(y.max()) >= len(self._names):
+            raise ValueError(
+                f"{name} holds class {int(y.max())}, but class_names has {len(self._names)} names"
+                f" ({self._names!r}): give one name per class, or labels in [0, {len(self._names)})."
+            )
 
     def _arrays(self) -> tuple[torch.Tensor, np.ndarray]:
         if self._x is None or self._y is None:
@@ -574,6 +642,7 @@ class ArrayDataModule(ClassifierDataModule):
                         raise ValueError(f"Expected {self.path} to hold array {key!r}, but it holds {data.files}.")
                 self._x = _as_images(data["x"], f"{self.path}:x", self.channels_last)
                 self._y = _as_labels(data["y"], f"{self.path}:y", len(self._x))
+                self._check_labels(self._y, f"{self.path}:y")
         return self._x, self._y
 
     def labels(self) -> np.ndarray:

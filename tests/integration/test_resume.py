@@ -142,3 +142,39 @@ def test_resume_from_a_checkpoint_of_a_validation_inside_the_epoch(tmp_path: Pat
     trainer = pl.Trainer(max_epochs=2, val_check_interval=0.5, enable_checkpointing=False, **quiet)
     trainer.fit(model(), DigitsDataModule(batch_size=64), ckpt_path=mid)
     assert epoch_aggregates(trainer) == pytest.approx(full, abs=1e-6)
+
+
+@pytest.mark.parametrize("device_resident", [False, True], ids=["loader", "device_resident"])
+def test_resume_from_any_training_step_checkpoint_ends_with_the_same_weights(tmp_path: Path, device_resident: bool):
+    """Step checkpoints in the middle of an epoch (step 30) and at an epoch's last batch, before its validation
+    (step 20), resume to the weights of an uninterrupted run: the device-resident loader keeps its place and the
+    checkpoint's random state, and starting a validation loader draws nothing from the global random stream."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_cnn import DigitsDataModule, SimpleCNN
+
+    quiet = {
+        "max_epochs": 2,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "deterministic": True,
+        "default_root_dir": tmp_path,
+    }
+
+    def run(ckpt_path: Path | None = None, callbacks: tuple = ()) -> dict[str, torch.Tensor]:
+        pl.seed_everything(0, verbose=False)
+        model = SimpleCNN(channels=(4,), hidden=(16,), dropout=0.3)  # dropout: the run consumes random numbers
+        dm = DigitsDataModule(batch_size=64, device_resident=device_resident, augment_on="device")
+        pl.Trainer(callbacks=list(callbacks), enable_checkpointing=bool(callbacks), **quiet).fit(
+            model, dm, ckpt_path=ckpt_path
+        )
+        return model.state_dict()
+
+    every = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=10, save_top_k=-1, filename="{step}")
+    full = run(callbacks=(every,))
+    for step in (20, 30):  # 20 batches an epoch
+        resumed = run(tmp_path / "ckpt" / f"step={step}.ckpt")
+        for key, value in full.items():
+            torch.testing.assert_close(resumed[key], value, atol=1e-6, rtol=0, msg=f"step {step}: {key}")

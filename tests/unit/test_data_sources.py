@@ -253,3 +253,104 @@ def test_torchvision_mnist_reads_files_in_torchvision_layout(tmp_path):
 def test_base_class_says_what_to_implement():
     with pytest.raises(NotImplementedError):
         ClassifierDataModule().labels()
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    from lightning_cnn.data.sources import load_image
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (8, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert Image.open(tmp_path / "ramp.png").mode.startswith("I")  # stored with 16 bits
+    for color, channels in (("grayscale", 1), ("rgb", 3)):
+        x = load_image(tmp_path / "ramp.png", color=color)
+        assert x.shape == (channels, 8, 64) and x.dtype == torch.float32
+        torch.testing.assert_close(x[0, 0], torch.from_numpy(ramp[0] / 65535.0).float())
+    assert load_image(tmp_path / "ramp.png", color="grayscale", image_size=4).shape == (1, 4, 4)
+
+
+def test_float_images_outside_0_1_are_refused(tmp_path):
+    from lightning_cnn.data.sources import load_image
+
+    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    Image.fromarray(values).save(tmp_path / "ok.tiff")
+    torch.testing.assert_close(load_image(tmp_path / "ok.tiff", color="grayscale")[0], torch.from_numpy(values))
+    Image.fromarray(values * 3).save(tmp_path / "bad.tiff")
+    with pytest.raises(BadImageError, match=r"bad.tiff: a 32-bit float image must have values in \[0, 1\]"):
+        load_image(tmp_path / "bad.tiff")
+
+
+def test_linked_class_subfolders_are_followed_and_loops_are_not(tmp_path):
+    from lightning_cnn.data.sources import list_image_folder
+
+    root = _write_folder(tmp_path / "root", {"a": 2, "b": 2})
+    _write_folder(tmp_path / "more", {"a": 3})
+    (root / "a" / "linked").symlink_to(tmp_path / "more" / "a", target_is_directory=True)
+    (root / "b" / "loop").symlink_to(root, target_is_directory=True)
+    paths, labels, _ = list_image_folder(root)
+    assert labels.tolist() == [0] * 5 + [1] * 2
+    assert sum("/a/linked/" in p for p in paths) == 3
+
+
+def test_extensions_as_one_string_mean_one_ending(tmp_path):
+    root = _write_folder(tmp_path, {"a": 2, "b": 2})
+    (root / "a" / "notes.json").write_text("{}")  # ends in "n", which a split string would match
+    dm = ImageFolderDataModule(root, extensions=".png")
+    assert dm.extensions == (".png",) and len(dm.labels()) == 4
+    with pytest.raises(
+        ValueError, match=r"Expected extensions to be file endings such as \('.png', '.jpg'\), but got \('png',\)"
+    ):
+        ImageFolderDataModule(root, extensions=["png"])
+
+
+def test_array_labels_beyond_the_class_names_are_refused(tmp_path):
+    x, y = np.zeros((30, 1, 4, 4), np.float32), np.repeat([0, 1, 2], 10)
+    with pytest.raises(ValueError, match=r"y holds class 2, but class_names has 2 names \(\['a', 'b'\]\)"):
+        ArrayDataModule(x, y, class_names=["a", "b"])
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    dm = ArrayDataModule(path=str(tmp_path / "d.npz"), class_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"d.npz:y holds class 2, but class_names has 2 names"):
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mean": 0.5, "std": 0.25}, TypeError, r"Expected mean to be a non-empty list of numbers .*, but got 0.5."),
+        ({"mean": [0.5], "std": [float("nan")]}, ValueError, r"Expected every std value to be a finite number"),
+        ({"mean": [0.5, 0.5], "std": [0.2]}, ValueError, r"Expected mean and std of the same length"),
+        ({"mean": [0.5], "std": [0.0]}, ValueError, r"Expected every std to be > 0, but got \[0.0\]."),
+        ({"batch_size": 2.5}, TypeError, "Expected batch_size to be an int, but got float 2.5."),
+    ],
+)
+def test_bad_statistics_and_counts_are_refused_at_construction(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        DigitsDataModule(**kwargs)
+
+
+def test_statistics_must_fit_the_channels():
+    dm = DigitsDataModule(rgb=True, mean=[0.5, 0.5], std=[0.2, 0.2])
+    with pytest.raises(
+        ValueError, match=r"Expected mean to have 1 or 3 values \(DigitsDataModule has 3 image channels\)"
+    ):
+        dm.setup("fit")
+    gray = DigitsDataModule(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])  # an RGB statistic: averaged
+    gray.setup("fit")
+    assert gray.mean == pytest.approx([0.449]) and gray.std == pytest.approx([0.226])
+    x, _ = next(iter(gray.train_dataloader()))
+    assert gray.on_after_batch_transfer((x, _), 0)[0].shape[1] == 1  # still one channel after normalization
+
+
+def test_refused_statistics_change_nothing():
+    dm = DigitsDataModule()
+    dm.setup("fit")
+    before = (dm.mean, dm.std)
+    with pytest.raises(ValueError, match="Expected every std to be > 0"):
+        dm.use_statistics([0.5], [0.0])
+    assert (dm.mean, dm.std) == before
+
+
+def test_no_test_images_is_an_error_not_an_empty_test():
+    dm = DigitsDataModule(test_fraction=0.0)
+    dm.setup("fit")  # training and validation need no test images
+    with pytest.raises(ValueError, match=r"DigitsDataModule has no test images: test_fraction=0.0 holds none out"):
+        dm.setup("test")

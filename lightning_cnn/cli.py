@@ -146,6 +146,8 @@ class CNNCli(LightningCLI):
         """Build the trainer with a rich progress bar (unless given or off) and our default callbacks."""
         extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if config.get("enable_checkpointing") is False:  # then Lightning refuses any ModelCheckpoint
+            extra = [c for c in extra if not isinstance(c, ModelCheckpoint)]
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(RichProgressBar())
@@ -228,10 +230,18 @@ class CNNCli(LightningCLI):
     def _resume_last_run(config: Any) -> None:
         """Make ``fit --ckpt_path last`` continue the newest run folder that holds a ``last.ckpt``.
 
-        The default logger opens a new ``version_N`` folder for every run, where Lightning would look for
+        With ``--checkpoint.dirpath`` the checkpoints are in that folder, where Lightning finds ``last.ckpt``. The
+        default logger opens a new ``version_N`` folder for every run, where Lightning would look for
         ``last.ckpt`` in vain and silently start from scratch; resuming appends to the interrupted run instead.
         """
         if config.get("ckpt_path") != "last":
+            return
+        dirpath = (config.get("checkpoint") or {}).get("dirpath")
+        if dirpath:  # checkpoints in a folder of their own: Lightning looks for last.ckpt there
+            if not any(Path(dirpath).glob("last*.ckpt")):
+                raise FileNotFoundError(
+                    f"--ckpt_path last: no last.ckpt in --checkpoint.dirpath {dirpath} to resume from."
+                )
             return
         logger = config.get("trainer", {}).get("logger")
         args = getattr(logger, "init_args", None)

@@ -116,7 +116,11 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         if not self._validate_condition_metric(trainer.callback_metrics):
             return  # not strict and not logged: Lightning's behaviour (a warning when verbose)
         current = _monitored(trainer, self.monitor, type(self).__name__)
+        improved = bool(self.monitor_op(current - self.min_delta, self.best_score.to(current.device)))
         should_stop, reason = self._evaluate_stopping_criteria(current)
+        if improved and self.stopping_reason == _lightning_early_stopping.EarlyStoppingReason.STOPPING_THRESHOLD:
+            # The base class stops at the threshold without adopting the value; it is the best all the same.
+            self.best_score, self.wait_count = current, 0
         if self.best_score is current:  # the base class adopted it as the new best
             self.best_epoch = trainer.current_epoch
             if self.restore_best_weights:

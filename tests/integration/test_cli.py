@@ -96,3 +96,19 @@ def test_test_with_a_different_split_is_refused(in_tmp):
     best = cli.trainer.checkpoint_callback.best_model_path
     with pytest.raises(ValueError, match="trained with split_seed=0, but this DigitsDataModule has split_seed=1"):
         run_cli("test", "--ckpt_path", best, "--data.split_seed", "1", *QUIET)
+
+
+def test_fit_without_checkpointing_runs(in_tmp):
+    cli = run_cli("fit", "--trainer.enable_checkpointing", "false", *QUICK, *QUIET)
+    assert cli.trainer.checkpoint_callback is None and cli.trainer.current_epoch == 1
+    assert not list(in_tmp.rglob("*.ckpt"))
+
+
+def test_resume_last_from_a_checkpoint_folder_of_its_own(in_tmp):
+    first = run_cli("fit", "--checkpoint.dirpath", "seed0", *QUICK, *QUIET)
+    assert (in_tmp / "seed0" / "last.ckpt").is_file() and first.trainer.global_step == 3
+    more = ["--trainer.max_epochs", "2", *QUICK[2:]]
+    resumed = run_cli("fit", "--checkpoint.dirpath", "seed0", "--ckpt_path", "last", *more, *QUIET)
+    assert resumed.trainer.global_step == 6  # continued from step 3, not from scratch
+    with pytest.raises(FileNotFoundError, match="--ckpt_path last: no last.ckpt in --checkpoint.dirpath other"):
+        run_cli("fit", "--checkpoint.dirpath", "other", "--ckpt_path", "last", *QUICK, *QUIET)

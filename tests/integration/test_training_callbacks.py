@@ -59,6 +59,16 @@ CASES = {
     "start_from_epoch_0": ([1.0, 5, 4, 3.5, 3.6, 3.7, 3.8, 3.0], {"patience": 3}, 3, 3, 0),
     "never_stops": ([5, 3, 4, 2.5, 2.8, 2.9], {"patience": 3}, 5, 0, 3),
     "after_validation": ([5, 4, 3, 3.5, 3.2, 3.1, 3.0], {"patience": 3, "check_on_train_epoch_end": False}, 5, 5, 2),
+    # The value that reaches the threshold is the best one: it is restored, not the best before it.
+    "stopping_threshold": ([1.0, 0.8, 0.05, 0.01], {"patience": 3, "stopping_threshold": 0.1}, 2, 2, 2),
+    "stopping_threshold_max": (
+        [0.1, 0.5, 0.95, 0.99],
+        {"patience": 3, "stopping_threshold": 0.9, "mode": "max", "monitor": "val/acc"},
+        2,
+        2,
+        2,
+    ),
+    "divergence_threshold": ([1.0, 0.8, 9.0, 0.5], {"patience": 3, "divergence_threshold": 5.0}, 2, 2, 1),
 }
 
 

@@ -87,7 +87,15 @@ def load_member(path: str, member_class: str | type | None = None, fallback: typ
     Raises:
         ValueError: when no class is known.
     """
+    return _load_member(path, member_class, fallback)[0]
+
+
+def _load_member(
+    path: str, member_class: str | type | None, fallback: type | None
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """:func:`load_member`, plus the state of the DataModule the member was trained with (when saved)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    data_state = next((v for v in ckpt.values() if isinstance(v, dict) and "split_digest" in v), None)
     hparams = dict(ckpt.get("hyper_parameters") or {})
     hparams.pop("_instantiator", None)
     class_path = hparams.pop("_class_path", None)
@@ -102,7 +110,30 @@ def load_member(path: str, member_class: str | type | None = None, fallback: typ
         raise ValueError(f"The checkpoint {path!r} names no class: pass member_class='package.Class'.")
     module = cls(**hparams)
     module.load_state_dict(ckpt["state_dict"])
-    return module.eval()
+    return module.eval(), data_state
+
+
+def _check_member_data(path: str, state: dict[str, Any], datamodule: Any) -> None:
+    """Refuse a member trained on another split, or normalized with other statistics, than ``datamodule``'s."""
+    from lightning_cnn.data.datamodule import ClassifierDataModule, split_digest
+
+    if not isinstance(datamodule, ClassifierDataModule):
+        return
+    name = type(datamodule).__name__
+    theirs = state.get("split_digest")
+    if theirs is not None and theirs != (ours := split_digest(datamodule.split)):
+        raise ValueError(
+            f"Ensemble member {path} was trained on another split (digest {theirs}) than this {name}'s ({ours}):"
+            " its training images may be in the evaluated set. Use members trained on the same data with the same"
+            " split_seed and fractions."
+        )
+    for key in ("mean", "std"):
+        theirs, ours = state.get(key), getattr(datamodule, key)
+        if theirs is not None and ours is not None and not torch.allclose(torch.tensor(theirs), torch.tensor(ours)):
+            raise ValueError(
+                f"Ensemble member {path} was trained with normalization {key}={theirs}, but this {name} normalizes"
+                f" with {key}={ours}: the member would see inputs on another scale."
+            )
 
 
 def _same_architecture(members: Sequence[nn.Module]) -> bool:
@@ -233,11 +264,20 @@ class EnsembleEvaluation(_MergingCallback):
                 paths = [p for p in paths if not _same_file(p, running)]
             self.checkpoint_paths = paths
             fallback = type(module) if module is not None else None
-            self._loaded = [load_member(p, self.member_class, fallback) for p in paths]
+            datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+            self._loaded = []
+            for p in paths:
+                member, data_state = _load_member(p, self.member_class, fallback)
+                if data_state is not None:
+                    _check_member_data(p, data_state, datamodule)
+                self._loaded.append(member)
         self._module = module if self.include_module else None
         device = _device_of(module) if module is not None else torch.device("cpu")
+        # The running module's floating dtype: under a "*-true" precision the batches come in that dtype.
+        own = module.parameters() if module is not None else iter(())
+        dtype = next((q.dtype for q in own if q.is_floating_point()), None)
         for m in (self._loaded or []) + self._given:
-            m.to(device).eval()
+            m.to(device=device, dtype=dtype).eval()
         self._stacked = None
         if self._use_vmap(device):
             params, buffers = stack_module_state(self.members)  # type: ignore[arg-type]
@@ -271,7 +311,14 @@ class EnsembleEvaluation(_MergingCallback):
                     return functional_call(base, (p, b), (inp,))
 
                 return torch.vmap(call, in_dims=(0, 0, None))(params, buffers, x)
-            return torch.stack([self.forward(m, x) for m in members])
+            logits = [self.forward(m, x) for m in members]
+        widths = [int(z.shape[-1]) for z in logits]
+        if len(set(widths)) > 1:
+            raise ValueError(
+                f"Ensemble members give different numbers of classes: {widths} (in order: the module under test when"
+                f" included, the checkpoints {self.checkpoint_paths}, then the modules in memory)."
+            )
+        return torch.stack(logits)
 
     # ------------------------------------------------------------------ hooks
     @override

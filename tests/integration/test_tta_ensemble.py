@@ -227,3 +227,36 @@ def test_ensemble_with_tta_views_merges_each_member_then_the_members(members):
     with torch.no_grad():
         per_member = [(m(x).softmax(-1) + m(shifted).softmax(-1)) / 2 for m in members[:2]]
     torch.testing.assert_close(merged, (per_member[0] + per_member[1]) / 2)
+
+
+def _fit_checkpoint(path: Path, dm: DigitsDataModule) -> None:
+    pl.seed_everything(0)
+    trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=path.parent, **QUIET)
+    trainer.fit(SimpleCNN(channels=(4,), hidden=()), dm)
+    trainer.save_checkpoint(path)
+
+
+def test_members_of_another_split_or_normalization_are_refused(members, tmp_path):
+    _fit_checkpoint(tmp_path / "split1.ckpt", DigitsDataModule(split_seed=1))
+    _fit_checkpoint(tmp_path / "same.ckpt", DigitsDataModule())
+    _fit_checkpoint(tmp_path / "other_stats.ckpt", DigitsDataModule(mean=[0.3], std=[0.4]))
+    with pytest.raises(ValueError, match=r"split1.ckpt was trained on another split \(digest [0-9a-f]+\) than this"):
+        _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "split1.ckpt")])], tmp_path)
+    with pytest.raises(ValueError, match=r"other_stats.ckpt was trained with normalization mean=\[0.3"):
+        _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "other_stats.ckpt")])], tmp_path)
+    result = _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "same.ckpt")])], tmp_path)
+    assert "test/member1_acc" in result
+
+
+def test_members_follow_a_true_half_precision_and_must_agree_on_classes(members, tmp_path):
+    import copy
+
+    own = [copy.deepcopy(m) for m in members[:3]]  # the trainer casts the module and members in place
+    callbacks = [EnsembleEvaluation(members=own[1:])]
+    trainer = pl.Trainer(callbacks=callbacks, precision="bf16-true", default_root_dir=tmp_path, **QUIET)
+    result = trainer.test(own[0], DigitsDataModule(), verbose=False)[0]
+    assert result["test/ensemble_acc"] > 0.5
+    assert all(p.dtype == torch.bfloat16 for m in own[1:] for p in m.parameters())
+    odd = SimpleCNN(num_classes=7, channels=(4,), hidden=())
+    with pytest.raises(ValueError, match=r"Ensemble members give different numbers of classes: \[10, 10, 7\]"):
+        _test(members[0], [EnsembleEvaluation(members=[members[1], odd])], tmp_path)

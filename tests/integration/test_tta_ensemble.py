@@ -231,7 +231,9 @@ def test_ensemble_with_tta_views_merges_each_member_then_the_members(members):
 
 def _fit_checkpoint(path: Path, dm: DigitsDataModule) -> None:
     pl.seed_everything(0)
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=path.parent, **QUIET)
+    trainer = pl.Trainer(
+        max_epochs=1, limit_train_batches=2, limit_val_batches=0, default_root_dir=path.parent, **QUIET
+    )
     trainer.fit(SimpleCNN(channels=(4,), hidden=()), dm)
     trainer.save_checkpoint(path)
 

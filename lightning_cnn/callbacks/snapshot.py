@@ -9,7 +9,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, WeightAveraging
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_cnn._validation import check_choice
@@ -199,7 +199,7 @@ class SnapshotBest(Callback):
         self.best_epoch = trainer.current_epoch
         assert self._dir is not None  # set in setup
         path = self._dir / f"{self.filename}.ckpt"
-        self.best_model_path = str(path)
+        self.best_model_path = str(path.resolve())  # absolute: a run resumed from another folder finds it
         self._best_weights = _validated_weights(trainer, pl_module) if self.storage == "cpu" else None
         _save_atomically(trainer, path)
         _log_best(trainer, "snapshot_best", self.best_epoch, self.best_score)
@@ -237,5 +237,13 @@ class SnapshotBest(Callback):
         self.best_model_path = state_dict["best_model_path"]
         # The weights live in best.ckpt; read them from there (once) if this run keeps them in memory.
         self._best_weights = None
+        if self.best_model_path and not Path(self.best_model_path).is_file():
+            rank_zero_warn(
+                f"SnapshotBest: the best checkpoint of the resumed run, {self.best_model_path} (epoch"
+                f" {self.best_epoch}, {self.monitor}={float(self.best_score):.4g}), is missing, so its weights cannot"
+                " be restored. The best epoch is chosen again from the epochs run from here on."
+            )
+            self.best_score = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
+            self.best_epoch, self.best_model_path = -1, ""
         if self.storage == "cpu" and self.best_model_path and Path(self.best_model_path).is_file():
             self._best_weights = _load_weights(self.best_model_path)

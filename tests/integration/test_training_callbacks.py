@@ -388,3 +388,23 @@ def test_example_config_runs(in_tmp):
     assert EarlyStopping in kinds and SnapshotBest in kinds
     (snap,) = [c for c in cli.trainer.callbacks if isinstance(c, SnapshotBest)]
     assert Path(snap.best_model_path).is_file() and cli.trainer.current_epoch == 2
+
+
+def test_snapshot_best_resumed_from_another_folder_restores_and_warns_when_its_file_is_gone(tmp_path, monkeypatch):
+    values = [5, 1, 3, 4]
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    last = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    part = Scripted(values)  # the default folder of SnapshotBest is relative: run/ under the working directory
+    trainer(tmp_path, 2, [SnapshotBest(), last], enable_checkpointing=True, default_root_dir="run").fit(part)
+    monkeypatch.chdir(tmp_path / "b")
+    resumed, snap = Scripted(values), SnapshotBest()
+    trainer(tmp_path, 4, [snap], default_root_dir="run").fit(resumed, ckpt_path=tmp_path / "ck" / "last.ckpt")
+    assert snap.best_epoch == 1 and same(current(resumed), part.val_weights[1])
+
+    (tmp_path / "a" / "run" / "snapshots" / "best.ckpt").unlink()
+    again, snap = Scripted(values), SnapshotBest()
+    with pytest.warns(UserWarning, match=r"SnapshotBest: the best checkpoint of the resumed run, .*best.ckpt \(epoch 1"):
+        trainer(tmp_path, 4, [snap], default_root_dir="run").fit(again, ckpt_path=tmp_path / "ck" / "last.ckpt")
+    assert snap.best_epoch == 2 and same(current(again), again.val_weights[2])  # the best of the epochs run here

@@ -164,20 +164,42 @@ class TrainingPlots(Callback):
 
     # ------------------------------------------------------------------ fit
     @override
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After the module's own on_validation_epoch_end: values it logs there are in by now.
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        for key, name in (("val/loss", "val/loss"), ("val/acc", "val/acc")):
+        for key in ("val/loss", "val/acc"):
             if key in metrics:
-                self.history.setdefault(name, []).append(float(metrics[key]))
+                self.history.setdefault(key, []).append(float(metrics[key]))
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._record_train(trainer, trainer.current_epoch)
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self._record_train(trainer, trainer.current_epoch - 1)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._record_train(trainer, trainer.current_epoch - 1)
+
+    def _record_train(self, trainer: pl.Trainer, epoch: int) -> None:
+        """Record (or, once the module's own on_train_epoch_end has logged, correct) epoch ``epoch``'s values.
+
+        Callbacks' on_train_epoch_end runs before the module's, so a value the module logs there arrives later.
+        """
         metrics = trainer.callback_metrics
-        for key, name in (("train/loss", "train/loss"), ("train/acc", "train/acc")):
-            if key in metrics and len(self.history.get(name, [])) <= trainer.current_epoch:
-                self.history.setdefault(name, []).append(float(metrics[key]))
+        for key in ("train/loss", "train/acc"):
+            if key not in metrics or epoch < 0:
+                continue
+            values = self.history.setdefault(key, [])
+            if len(values) == epoch:
+                values.append(float(metrics[key]))
+            elif len(values) == epoch + 1:
+                values[epoch] = float(metrics[key])
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -216,8 +238,20 @@ class TrainingPlots(Callback):
             return
         probs, target = torch.cat(self._probs), torch.cat(self._targets)
         self._probs, self._targets = [], []
+        local_shape = probs.shape
         if trainer.world_size > 1:
             probs, target = gather(pl_module, probs).flatten(0, 1), gather(pl_module, target).flatten(0, 1)
+        # Other callbacks' probabilities of the same test set (this rank's), gathered the same way: every rank
+        # takes part in the collective, rank 0 draws.
+        extras: dict[str, torch.Tensor] = {}
+        for callback in getattr(trainer, "callbacks", []):
+            extra = getattr(callback, "test_probabilities", None)
+            if isinstance(extra, dict):
+                for name, p in extra.items():
+                    if isinstance(p, torch.Tensor) and p.shape == local_shape:
+                        if trainer.world_size > 1:
+                            p = gather(pl_module, p.to(probs.device)).flatten(0, 1)
+                        extras[str(name)] = p.cpu()
         probs, target = probs.cpu(), target.cpu()
         if not trainer.is_global_zero:
             return
@@ -229,13 +263,7 @@ class TrainingPlots(Callback):
         np.add.at(matrix, (target.numpy(), pred.numpy()), 1)
         folder = self._folder(trainer)
         self._emit(trainer, plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png"))
-        curves = {"plain": (probs, target)}
-        for callback in getattr(trainer, "callbacks", []):
-            extra = getattr(callback, "test_probabilities", None)
-            if isinstance(extra, dict):
-                for name, p in extra.items():
-                    if isinstance(p, torch.Tensor) and p.shape == probs.shape:
-                        curves[str(name)] = (p.cpu(), target)
+        curves = {"plain": (probs, target)} | {name: (p, target) for name, p in extras.items()}
         self.reliability_curves = list(curves)
         self._emit(trainer, plot_reliability(curves, folder / "reliability.png"))
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from lightning_cnn import DigitsDataModule, SimpleCNN
+from lightning_cnn import DigitsDataModule, SimpleCNN, TrainingPlots
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
 from lightning_cnn.callbacks.tta import TestTimeAugmentation
 
@@ -30,11 +30,20 @@ def _members() -> list[SimpleCNN]:
     return out
 
 
+class _RecordedPlots(TrainingPlots):
+    """Writes which lines its reliability diagram drew (rank 0), so a spawned run can be checked."""
+
+    def on_test_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            (self._dir / "reliability_curves.txt").write_text(" ".join(self.reliability_curves))
+
+
 def _run(tmp_path, **trainer_kwargs) -> dict[str, float]:
     module, *others = _members()
     callbacks = [
         TestTimeAugmentation(views=("identity", "hflip", "shift_left"), merge="mean"),
         EnsembleEvaluation(members=others),
+        _RecordedPlots(dirpath=str(tmp_path)),
     ]
     trainer = pl.Trainer(
         callbacks=callbacks,
@@ -58,3 +67,6 @@ def test_tta_and_ensemble_metrics_under_ddp_equal_single_process(tmp_path, no_pr
     assert {"test/tta_acc", "test/tta_nll", "test/tta_ece", "test/ensemble_acc", "test/member2_acc"} <= set(keys)
     for key in keys:
         assert ddp[key] == pytest.approx(single[key], abs=1e-5), key
+    # The reliability diagram draws the TTA and ensemble lines from every rank's probabilities, as the plain one.
+    for run in ("single", "ddp"):
+        assert (tmp_path / run / "reliability_curves.txt").read_text().split() == ["plain", "tta", "ensemble"], run

@@ -132,3 +132,39 @@ def test_plots_go_to_tensorboard_when_that_logger_is_used(fast_trainer, tmp_path
             assert_real_png(path)
             assert image.size == Image.open(path).size
     assert callbacks[1].path is not None and callbacks[1].path.is_file()
+
+
+class _LogsInItsOwnHooks(pl.LightningModule):
+    """Not one of ours: logs its epoch values in its own epoch-end hooks, which run after the callbacks' hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 2)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def on_train_epoch_end(self):
+        self.log("train/loss", 10.0 + self.current_epoch)
+
+    def on_validation_epoch_end(self):
+        self.log("val/loss", 5.0 - self.current_epoch)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4)
+
+    val_dataloader = train_dataloader
+
+
+def test_curves_take_values_a_module_logs_in_its_own_epoch_end_hooks(fast_trainer, tmp_path):
+    plots = TrainingPlots(dirpath=str(tmp_path))
+    pl.Trainer(**{**fast_trainer, "callbacks": [plots]}, max_epochs=3, num_sanity_val_steps=0).fit(_LogsInItsOwnHooks())
+    assert plots.history["val/loss"] == [5.0, 4.0, 3.0]
+    assert plots.history["train/loss"] == [10.0, 11.0, 12.0]
+    assert_real_png(tmp_path / "curves.png")

@@ -32,6 +32,7 @@ ViewName = Literal[
     "rot180",
     "rot270",
     "transpose",
+    "anti_transpose",
     "shift_left",
     "shift_right",
     "shift_up",
@@ -158,7 +159,8 @@ def make_views(names: Sequence[str], shift: int = 1, zoom: float = 0.1, crop_fra
     """Build the views named in ``names``; presets and ``five_crop``/``ten_crop`` expand to several.
 
     Names: ``identity``, ``hflip``, ``vflip``, ``rot90``, ``rot180``, ``rot270`` (counter-clockwise),
-    ``transpose``, ``shift_left``/``right``/``up``/``down`` (by ``shift`` pixels, zero fill),
+    ``transpose``, ``anti_transpose`` (the other diagonal), ``shift_left``/``right``/``up``/``down`` (by
+    ``shift`` pixels, zero fill),
     ``zoom_in`` (centre crop of ``1 - zoom`` of the side, resized back), ``zoom_out`` (resized to
     ``1 - zoom`` of the side, zero padded), ``five_crop`` (four corner crops and the centre crop of
     ``crop_fraction`` of each side, each resized back to the input size), ``ten_crop`` (``five_crop``
@@ -183,7 +185,7 @@ def make_views(names: Sequence[str], shift: int = 1, zoom: float = 0.1, crop_fra
         names = [names]
     if not names:
         raise ValueError("Expected views to name at least one view, but got an empty sequence.")
-    check_positive("shift", shift)
+    check_positive("shift", shift, integer=True)
     if not 0.0 < zoom < 1.0:
         raise ValueError(f"Expected zoom to be in (0, 1), but got {zoom!r}.")
     if not 0.0 < crop_fraction <= 1.0:

@@ -418,7 +418,11 @@ class ClassifierDataModule(pl.LightningDataModule):
             s = x.sum(dims) if s is None else s + x.sum(dims)
             sq = (x * x).sum(dims) if sq is None else sq + (x * x).sum(dims)
             total += x.shape[0] * x.shape[2] * x.shape[3]
-        assert s is not None and sq is not None
+        if s is None or sq is None:
+            raise ValueError(
+                f"The training split of {type(self).__name__} has no images to compute normalization statistics from"
+                " (with skip_bad_files=True, every training image may have been unreadable)."
+            )
         mean = s / total
         std = (sq / total - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
         return mean.float(), std.float()

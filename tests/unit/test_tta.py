@@ -12,7 +12,7 @@ from torch import nn
 
 from lightning_cnn.callbacks.tta import VIEW_NAMES, TestTimeAugmentation, make_views
 
-INVERTIBLE = ["identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "d4", "flips"]
+INVERTIBLE = ["identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "anti_transpose", "d4", "flips"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -43,6 +43,8 @@ def test_views_do_what_their_names_say():
     assert by_name["hflip"](x)[0, 0, 0].tolist() == [2, 1, 0]
     assert by_name["vflip"](x)[0, 0, :, 0].tolist() == [6, 3, 0]
     assert by_name["rot90"](x)[0, 0, 0].tolist() == [2, 5, 8]  # counter-clockwise
+    assert by_name["anti_transpose"](x)[0, 0, 0].tolist() == [8, 5, 2]  # mirrored on the other diagonal
+    assert make_views(["anti_transpose"])[0].name == "anti_transpose"  # by its own name, not only in d4
     assert by_name["shift_right"](x)[0, 0, 0].tolist() == [0, 0, 1]
     assert by_name["shift_down"](x)[0, 0, :, 2].tolist() == [0, 2, 5]
     assert by_name["shift_left"](x)[0, 0, 0].tolist() == [1, 2, 0]
@@ -60,6 +62,8 @@ def test_unknown_view_and_bad_amounts_raise():
         TestTimeAugmentation(merge="average")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected zoom to be in"):
         TestTimeAugmentation(views=("zoom_in",), zoom=1.5)
+    with pytest.raises(TypeError, match="Expected shift to be an int, but got float 1.5."):
+        TestTimeAugmentation(views=("shifts",), shift=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected stages to be one of"):
         TestTimeAugmentation(stages=("fit",))  # type: ignore[arg-type]
     assert set(VIEW_NAMES) >= {"five_crop", "ten_crop", "rot270"}

@@ -19,12 +19,26 @@ def _is_local(path: _PATH) -> bool:
     return "://" not in str(path) or str(path).startswith("file://")
 
 
+def _umask() -> int:
+    """The process's file mode creation mask, read without changing it where the system allows."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore, the only portable way to read it
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint_file(checkpoint: dict[str, Any], path: _PATH) -> None:
     """Write ``checkpoint`` with :func:`torch.save` to ``path`` atomically.
 
     The bytes go to a temporary file in the same folder, are flushed to the disk and then take the
     place of ``path`` with :func:`os.replace`: a reader (or a crash at any moment) sees the old file or
     the complete new one, never a part. On an error the temporary file is removed and the error raised.
+    The file gets the permissions :func:`torch.save` would give it (``0o666`` less the umask), not the
+    owner-only ones of a temporary file.
 
     Args:
         checkpoint: what to save (tensors and primitives).
@@ -45,6 +59,7 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: _PATH) -> None:
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -30,6 +30,34 @@ LOSSES = (
 )
 
 
+def _check_weights(
+    argument: str, value: float | Sequence[float] | None, num_classes: int | None, *, scalar: bool = False
+) -> torch.Tensor | None:
+    """Return per-class weights as a float tensor (``None`` stays ``None``), or raise naming ``argument``.
+
+    A list needs one finite number >= 0 per class (``num_classes`` of them, when given); ``scalar`` also
+    accepts one number, applied to every class.
+    """
+    if value is None:
+        return None
+    what = "a list of numbers >= 0" if num_classes is None else f"a list of num_classes={num_classes} numbers >= 0"
+    if scalar:
+        what = f"a number >= 0 or {what}"
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.")
+    try:
+        weight = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.") from None
+    if weight.ndim > 1 or (weight.ndim == 0 and not scalar) or (weight.ndim == 1 and len(weight) == 0):
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
+    if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
+    if weight.ndim == 1 and num_classes is not None and len(weight) != num_classes:
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r} ({len(weight)} numbers).")
+    return weight
+
+
 def to_probabilities(target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Turn class indices ``[B]`` into one-hot float ``[B, K]``; pass float targets through."""
     if target.is_floating_point():
@@ -46,9 +74,13 @@ class ClassificationLoss(nn.Module):
         class_weights: per-class weights for ``"weighted_cross_entropy"`` (length ``num_classes``).
         pos_weight: positive-class weight of ``"sigmoid_cross_entropy"``, one number or one per class.
         delta: the transition point of ``"pseudo_huber"``.
+        num_classes: the number of classes, to check the length of ``class_weights`` and ``pos_weight``;
+            ``None``: not checked.
 
     Raises:
-        ValueError: for an unknown name or an out-of-range option.
+        ValueError: for an unknown name, an out-of-range option, or weights of another length than
+            ``num_classes``.
+        TypeError: for weights that are not numbers.
 
     Example:
         >>> loss = ClassificationLoss("cross_entropy")
@@ -63,6 +95,7 @@ class ClassificationLoss(nn.Module):
         class_weights: Sequence[float] | None = None,
         pos_weight: float | Sequence[float] | None = None,
         delta: float = 1.0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.name = check_choice("loss", name, LOSSES)
@@ -75,13 +108,11 @@ class ClassificationLoss(nn.Module):
                 "loss='weighted_cross_entropy' needs class_weights: a list with one weight per class, or"
                 " 'balanced' to compute them from the training labels."
             )
-        weight = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
-        if weight is not None and (weight.ndim != 1 or bool((weight < 0).any())):
-            raise ValueError(f"Expected class_weights to be a list of numbers >= 0, but got {class_weights!r}.")
+        weight = _check_weights("class_weights", class_weights, num_classes)
+        pw = _check_weights("pos_weight", pos_weight, num_classes, scalar=True)
         self.class_weights: torch.Tensor | None
         self.pos_weight: torch.Tensor | None
         self.register_buffer("class_weights", weight, persistent=False)
-        pw = torch.as_tensor(pos_weight, dtype=torch.float32) if pos_weight is not None else None
         self.register_buffer("pos_weight", pw, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,7 +171,7 @@ def build_loss(spec: str | Mapping[str, float], **options: Any) -> nn.Module:
 
     Args:
         spec: a name from :data:`LOSSES`, or a mapping of names to weights.
-        options: ``label_smoothing``, ``class_weights``, ``pos_weight``, ``delta`` (see
+        options: ``label_smoothing``, ``class_weights``, ``pos_weight``, ``delta``, ``num_classes`` (see
             :class:`ClassificationLoss`).
 
     Raises:

@@ -335,6 +335,7 @@ def build_scheduler(
     warmup_epochs: int = 0,
     monitor: str = "val/loss",
     options: Mapping[str, Any] | None = None,
+    total_steps: int | None = None,
 ) -> dict[str, Any]:
     """Build a learning-rate scheduler by name, as a Lightning ``lr_scheduler`` config.
 
@@ -345,11 +346,13 @@ def build_scheduler(
     Args:
         name: one of :data:`SCHEDULERS`.
         optimizer: the optimizer to schedule.
-        max_epochs: length of training, for ``"cosine"`` and ``"one_cycle"``.
+        max_epochs: length of training in epochs, for the schedulers that step every epoch.
         steps_per_epoch: optimizer steps an epoch, for ``"one_cycle"``.
         warmup_epochs: epochs of linear warm-up.
         monitor: metric that ``"plateau"`` watches.
         options: further keyword arguments of the torch scheduler (``step_size``, ``gamma``, ...).
+        total_steps: optimizer steps of the whole training, for ``"one_cycle"`` (a training that stops within
+            an epoch); ``None``: ``max_epochs * steps_per_epoch``.
 
     Raises:
         ValueError: for an unknown name, or a warm-up in front of ``"one_cycle"``.
@@ -380,9 +383,8 @@ def build_scheduler(
     elif name == "one_cycle":
         interval = "step"
         max_lr = [g["lr"] for g in optimizer.param_groups]
-        scheduler = sched.OneCycleLR(
-            optimizer, **{"max_lr": max_lr, "total_steps": max(max_epochs * steps_per_epoch, 1), **opts}
-        )
+        steps = total_steps if total_steps is not None else max_epochs * steps_per_epoch
+        scheduler = sched.OneCycleLR(optimizer, **{"max_lr": max_lr, "total_steps": max(steps, 1), **opts})
     else:
         plateau = {"patience": 2, "factor": 0.5, **opts}
         if warmup_epochs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -9,12 +10,13 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
 from lightning_cnn._distributed import gather
-from lightning_cnn._validation import check_choice, check_positive
-from lightning_cnn.losses import LOSSES, build_loss
+from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn.losses import LOSSES, _check_weights, build_loss
 from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 
 __all__ = ["ClassifierModule", "LossName", "OptimizerName", "SchedulerName"]
@@ -43,6 +45,15 @@ SchedulerName = Literal["step", "multistep", "exponential", "cosine", "cosine_wa
 
 Stage = Literal["train", "val", "test"]
 
+# The option that sets each scheduler's length; without it, the length comes from the Trainer's.
+_LENGTH_OPTION = {
+    "step": "step_size",
+    "multistep": "milestones",
+    "cosine": "T_max",
+    "cosine_warm_restarts": "T_0",
+    "one_cycle": "total_steps",
+}
+
 
 def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
     metrics: dict[str, Metric] = {
@@ -65,7 +76,10 @@ class ClassifierModule(pl.LightningModule):
     predict steps, the loss, optimizer and scheduler by name, and torchmetrics metrics, synced across
     ranks and logged at epoch end as ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``,
     ``val/f1``, ``val/nll``, ``val/ece`` (and ``test/...`` alike). ``predict_step`` returns
-    probabilities. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module.
+    probabilities. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module. A subclass that
+    needs other parameter groups (per-group learning rates) overrides :meth:`create_optimizer`; the scheduler is
+    built from its groups. Schedulers take the length of training from the Trainer (``max_epochs`` or
+    ``max_steps``, ``limit_train_batches`` and ``accumulate_grad_batches`` included).
 
     Args:
         num_classes: number of classes.
@@ -83,7 +97,7 @@ class ClassifierModule(pl.LightningModule):
         scheduler: a learning-rate scheduler by name, or ``None``.
         scheduler_options: further scheduler arguments (``step_size``, ``gamma``, ...).
         warmup_epochs: linear warm-up epochs in front of the scheduler.
-        top_k: also report top-k accuracy when ``1 < top_k < num_classes``.
+        top_k: also report top-k accuracy when ``1 < top_k < num_classes`` (an int >= 1).
         channels_last: store the convolution weights in channels-last memory format, so convolutions
             run in NHWC (see ``docs/performance.md``); ``None`` (auto): on when the Trainer runs on the CPU,
             where it was measured faster, off elsewhere and with ``optimizer="lbfgs"``. Applied in :meth:`setup`.
@@ -94,8 +108,9 @@ class ClassifierModule(pl.LightningModule):
             either way.
 
     Raises:
-        ValueError: for an unknown loss, optimizer or scheduler name, an out-of-range number, or
-            ``channels_last=True`` with ``optimizer="lbfgs"``.
+        ValueError: for an unknown loss, optimizer or scheduler name, an out-of-range number (``label_smoothing``,
+            ``huber_delta``, ``top_k``, ...), ``class_weights`` or ``pos_weight`` of another length than
+            ``num_classes``, or ``channels_last=True`` with ``optimizer="lbfgs"``.
         TypeError: for a ``channels_last``, ``compile`` or ``log_train_step`` that is not a bool.
 
     Example:
@@ -153,13 +168,22 @@ class ClassifierModule(pl.LightningModule):
             check_positive("lr", lr)
         check_positive("weight_decay", weight_decay, allow_zero=True)
         check_positive("warmup_epochs", warmup_epochs, allow_zero=True)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"Expected top_k to be an int >= 1, but got {top_k!r}.")
+        # Every loss option is checked here, also when "balanced" weights make the loss wait for setup().
+        check_probability("label_smoothing", label_smoothing)
+        check_positive("huber_delta", huber_delta)
         if isinstance(class_weights, str):
             check_choice("class_weights", class_weights, ("balanced",))
+        else:
+            _check_weights("class_weights", class_weights, num_classes)
+        _check_weights("pos_weight", pos_weight, num_classes, scalar=True)
         self.save_hyperparameters()
         self._loss_options: dict[str, Any] = {
             "label_smoothing": label_smoothing,
             "pos_weight": pos_weight,
             "delta": huber_delta,
+            "num_classes": num_classes,
         }
         names = list(loss) if isinstance(loss, Mapping) else [loss]
         for name in names:
@@ -210,7 +234,8 @@ class ClassifierModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._apply_fast_path()
-        if self.criterion is None:
+        # Predicting computes no loss: "balanced" weights are needed only to fit, validate and test.
+        if self.criterion is None and stage != "predict":
             dm = getattr(self.trainer, "datamodule", None)
             weights = getattr(dm, "class_weights", None)
             if weights is None:
@@ -351,9 +376,14 @@ class ClassifierModule(pl.LightningModule):
             metric._computed = None
 
     # ------------------------------------------------------------------ optimization
-    def configure_optimizers(self) -> Any:
+    def create_optimizer(self) -> Optimizer:
+        """Build the optimizer of :meth:`configure_optimizers`, with all its parameter groups.
+
+        Override it to change the parameter groups (per-group learning rates, ...): the scheduler is built from
+        the optimizer it returns, so it schedules every group.
+        """
         hp = self.hparams
-        optimizer = build_optimizer(
+        return build_optimizer(
             hp["optimizer"],
             self,
             lr=hp["lr"],
@@ -361,15 +391,57 @@ class ClassifierModule(pl.LightningModule):
             decay_all=hp["decay_all"],
             options=hp["optimizer_options"],
         )
+
+    def _training_length(self) -> tuple[int, int, int]:
+        """``(epochs, optimizer steps per epoch, optimizer steps)`` of this fit, from the Trainer's limits.
+
+        The steps are Lightning's ``estimated_stepping_batches`` (``max_steps``, ``limit_train_batches`` and
+        ``accumulate_grad_batches`` included); the epochs follow from them and the batches of an epoch.
+
+        Raises:
+            ValueError: when the scheduler needs the length of training and the Trainer sets none
+                (``max_time`` alone, or ``max_epochs=-1`` without ``max_steps``).
+        """
+        hp, trainer = self.hparams, self.trainer
+        name = hp["scheduler"]
+        total = trainer.estimated_stepping_batches
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+        if math.isfinite(total) and total >= 1:
+            total = int(total)
+            if trainer.train_dataloader is None:  # max_steps with max_epochs=-1: the estimate did not load the data
+                trainer.fit_loop.setup_data()
+            batches = trainer.num_training_batches
+            if math.isfinite(batches) and batches > 0:
+                per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
+            else:  # an iterable dataset without a length: spread the steps over the epochs the Trainer allows
+                per_epoch = math.ceil(total / (max_epochs or 1))
+            return max(math.ceil(total / per_epoch), 1), per_epoch, total
+        if total == 0:
+            return 1, 1, 1  # no training step (limit_train_batches=0)
+        if max_epochs is not None and name != "one_cycle":
+            return max_epochs, 1, max_epochs  # epochs of unknown length: epoch-wise schedulers need only their count
+        option = _LENGTH_OPTION.get(name)
+        if option is not None and option not in (hp["scheduler_options"] or {}):
+            need = "max_steps" if max_epochs is not None else "max_epochs or max_steps"  # epochs of unknown length
+            raise ValueError(
+                f"Expected the Trainer to set {need} for scheduler={name!r}, which sizes its schedule by the length"
+                f" of training (or pass scheduler_options {option!r}), but got max_epochs={trainer.max_epochs!r}"
+                f" and max_steps={trainer.max_steps!r}."
+            )
+        return 1, 1, 1  # the scheduler does not use the length
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = self.create_optimizer()
         if hp["scheduler"] is None:
             return optimizer
-        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
-        steps = int(self.trainer.estimated_stepping_batches)
+        epochs, per_epoch, total = self._training_length()
         scheduler = build_scheduler(
             hp["scheduler"],
             optimizer,
-            max_epochs=max_epochs,
-            steps_per_epoch=max(steps // max_epochs, 1),
+            max_epochs=epochs,
+            steps_per_epoch=per_epoch,
+            total_steps=total,
             warmup_epochs=hp["warmup_epochs"],
             options=hp["scheduler_options"],
         )

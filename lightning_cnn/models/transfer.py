@@ -5,15 +5,19 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import timm
 import torch
+from lightning.fabric.utilities.types import _MAP_LOCATION_TYPE, _PATH
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
 from timm.models import group_parameters
 from timm.models._manipulate import adapt_input_conv
 from torch import nn
+from typing_extensions import Self
 
 from lightning_cnn._validation import check_choice, check_positive, check_probability
 from lightning_cnn.models.base import ClassifierModule
@@ -23,6 +27,9 @@ __all__ = ["FinetuneName", "TransferClassifier", "load_weights", "resolve_backbo
 FinetuneName = Literal["linear", "partial", "full", "gradual"]
 _FINETUNE = ("linear", "partial", "full", "gradual")
 _MAPPINGS = ("names", "order")
+
+# While load_from_checkpoint builds a model: the arguments (``weights``, ``pretrained``) whose loading it skips.
+_RESTORING: ContextVar[frozenset[str]] = ContextVar("_RESTORING", default=frozenset())
 
 
 def resolve_backbone(name: str) -> str:
@@ -204,6 +211,8 @@ class TransferClassifier(ClassifierModule):
         head_dropout: float = 0.0,
         **kwargs: Any,
     ) -> None:
+        skip = _RESTORING.get()
+        _RESTORING.set(frozenset())  # only the model being restored skips them, not any it builds inside
         super().__init__(num_classes=num_classes, **kwargs)
         resolve_backbone(backbone)
         check_choice("finetune", finetune, _FINETUNE)
@@ -216,8 +225,8 @@ class TransferClassifier(ClassifierModule):
             raise ValueError(f"cache_features=True needs finetune='linear' (a frozen backbone), but got {finetune!r}.")
         if probe_stage is not None and finetune != "linear":
             raise ValueError(f"probe_stage needs finetune='linear' (a frozen backbone), but got {finetune!r}.")
-        self.backbone: Any = self._create(backbone, pretrained, num_classes, in_channels)
-        if weights is not None:
+        self.backbone: Any = self._create(backbone, pretrained and "pretrained" not in skip, num_classes, in_channels)
+        if weights is not None and "weights" not in skip:
             self.weights_report = load_weights(self.backbone, weights, weights_mapping)
         n_stages = len(self.backbone.feature_info)
         if probe_stage is not None:
@@ -251,6 +260,56 @@ class TransferClassifier(ClassifierModule):
         self._last: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ construction
+    @_restricted_classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: _PATH | IO,
+        map_location: _MAP_LOCATION_TYPE = None,
+        hparams_file: _PATH | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Rebuild a model from a Lightning checkpoint, without the weights file or the network it was built with.
+
+        As :meth:`lightning.pytorch.LightningModule.load_from_checkpoint`, but the saved ``weights`` file is
+        not read and the ``pretrained`` weights are not downloaded: the checkpoint's state dict replaces every
+        tensor anyway. The saved hyperparameters keep their values. Passing ``weights`` or ``pretrained`` here
+        loads them as in the constructor.
+
+        Args:
+            checkpoint_path: the checkpoint (a path, URL or file-like object).
+            map_location: where to load the tensors, as in :func:`torch.load`.
+            hparams_file: a ``.yaml`` or ``.csv`` file of hyperparameters, for a checkpoint without them.
+            strict: whether the checkpoint's keys must match the model's exactly.
+            weights_only: load with ``torch.load(weights_only=...)``.
+            kwargs: constructor arguments that override the saved ones.
+
+        Example:
+            >>> import os, tempfile
+            >>> import lightning.pytorch as pl
+            >>> weights = f"{tempfile.mkdtemp()}/weights.pth"
+            >>> torch.save(timm.create_model("test_resnet", num_classes=3).state_dict(), weights)
+            >>> model = TransferClassifier(num_classes=3, backbone="test_resnet", weights=weights)
+            >>> ckpt = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+            >>> torch.save({**ckpt, "pytorch-lightning_version": pl.__version__}, f"{weights}.ckpt")
+            >>> os.remove(weights)  # the checkpoint holds every tensor: the file is no longer needed
+            >>> TransferClassifier.load_from_checkpoint(f"{weights}.ckpt").hparams["weights"] == weights
+            True
+        """
+        token = _RESTORING.set(frozenset({"weights", "pretrained"} - set(kwargs)))
+        try:
+            return super().load_from_checkpoint(
+                checkpoint_path,
+                map_location=map_location,
+                hparams_file=hparams_file,
+                strict=strict,
+                weights_only=weights_only,
+                **kwargs,
+            )
+        finally:
+            _RESTORING.reset(token)
+
     @staticmethod
     def _create(name: str, pretrained: bool, num_classes: int, in_channels: int) -> Any:
         try:
@@ -293,12 +352,16 @@ class TransferClassifier(ClassifierModule):
         return {id(p) for i in self._frozen for p in self._stages[i]}
 
     def _set_frozen_eval(self) -> None:
-        """Frozen normalization layers stay in eval mode, so their running statistics never move."""
+        """Frozen normalization layers go to eval mode, so their running statistics never move.
+
+        The others follow the module's mode: a stage that ``"gradual"`` unfreezes goes back to train mode, as
+        Lightning restores each layer's own mode after validation and would otherwise keep it in eval mode.
+        """
         frozen = self._frozen_params()
         for module in self.backbone.modules():
             own = list(module.parameters(recurse=False))
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and own and all(id(p) in frozen for p in own):
-                module.eval()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and own:
+                module.train(self.training and not all(id(p) in frozen for p in own))
 
     def train(self, mode: bool = True) -> TransferClassifier:
         super().train(mode)
@@ -381,9 +444,13 @@ class TransferClassifier(ClassifierModule):
                     p.grad = None
 
     # ------------------------------------------------------------------ optimizer
-    def configure_optimizers(self) -> Any:
-        result = super().configure_optimizers()
-        optimizer = result["optimizer"] if isinstance(result, dict) else result
+    def create_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer, with the backbone's parameters in groups of their own at ``backbone_lr_scale`` times the lr.
+
+        The scheduler is built afterwards from these groups, so the backbone keeps that fraction of the head's
+        learning rate at every step.
+        """
+        optimizer = super().create_optimizer()
         scale = self.hparams["backbone_lr_scale"]
         if scale != 1.0 and not self.frozen_backbone:
             if self.hparams["optimizer"] in ("lbfgs", "muon"):
@@ -402,7 +469,7 @@ class TransferClassifier(ClassifierModule):
             optimizer.param_groups = [g for g in optimizer.param_groups if g["params"]]
             for g in new_groups:
                 optimizer.add_param_group(g)
-        return result
+        return optimizer
 
     @property
     def data_config(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from torch import nn
 from lightning_cnn._validation import check_positive
 from lightning_cnn.nn.activations import create_activation
 from lightning_cnn.nn.norms import create_norm
-from lightning_cnn.nn.pooling import create_pool
+from lightning_cnn.nn.pooling import POOLS, create_pool
 from lightning_cnn.nn.regularization import StochasticDepth
 
 __all__ = ["ConvBlock", "conv_padding"]
@@ -61,7 +61,7 @@ class ConvBlock(nn.Module):
         norm_groups: group count for ``norm="group"``.
         pool: downsampling after the block.
         spatial_dropout: channel dropout rate after the block.
-        residual: add a shortcut around the convolutions.
+        residual: add a shortcut around the convolutions (needs a padding that keeps the size).
         stochastic_depth: drop rate of the residual branch (needs ``residual``).
 
     Shape:
@@ -95,7 +95,20 @@ class ConvBlock(nn.Module):
             check_positive(name, value)
         if stochastic_depth > 0 and not residual:
             raise ValueError(f"stochastic_depth={stochastic_depth} drops residual branches, so it needs residual=True.")
+        resolved = conv_padding(kernel_size, 1, padding)
+        if residual and resolved != "same" and not (kernel_size % 2 == 1 and resolved == kernel_size // 2):
+            raise ValueError(
+                "residual=True adds the block's input to its convolutions' output, so the padding must keep the"
+                f" size: padding='same' (or kernel_size // 2 with an odd kernel_size), but got padding={padding!r}"
+                f" with kernel_size={kernel_size}."
+            )
         first_stride = max(stride, 2) if pool == "none" else stride
+        if pool == "none" and stride < 2 and padding == "same" and kernel_size % 2 == 0:
+            others = tuple(p for p in POOLS if p != "none")
+            raise ValueError(
+                f"padding='same' with an even kernel_size ({kernel_size}) needs stride 1, but pool='none' downsamples"
+                f" with a stride-2 first convolution; use an odd kernel_size or another pool {others}."
+            )
         layers: list[nn.Module] = []
         for i in range(convs):
             s = first_stride if i == 0 else 1

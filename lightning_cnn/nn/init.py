@@ -20,18 +20,24 @@ _GAIN_OF_ACTIVATION = {
     "tanh": "tanh",
     "leaky_relu": "leaky_relu",
     "prelu": "leaky_relu",
-    "selu": "selu",
+    # SELU self-normalizes with weights of variance 1 / fan_in (gain 1): PyTorch's "selu" gain (3/4) shrinks them.
+    "selu": "linear",
 }
 
 
 def gain_nonlinearity(activation: str) -> str:
     """The :data:`NONLINEARITIES` name whose gain suits an activation of :data:`~lightning_cnn.nn.ACTIVATIONS`.
 
-    ReLU-like activations (``"relu"``, ``"elu"``, ``"gelu"``, ``"silu"``, ...) get ``"relu"``.
+    ReLU-like activations (``"relu"``, ``"elu"``, ``"gelu"``, ``"silu"``, ...) get ``"relu"``. ``"selu"`` gets
+    ``"linear"`` (weights of variance ``1 / fan_in``, which SELU's self-normalization needs, as PyTorch
+    recommends), not :func:`torch.nn.init.calculate_gain`'s ``"selu"`` gain of 3/4, which shrinks the activations
+    layer by layer.
 
     Example:
         >>> gain_nonlinearity("tanh"), gain_nonlinearity("gelu"), gain_nonlinearity("identity")
         ('tanh', 'relu', 'linear')
+        >>> gain_nonlinearity("selu")
+        'linear'
     """
     return _GAIN_OF_ACTIVATION.get(activation, "relu")
 
@@ -58,7 +64,8 @@ def init_weights(module: nn.Module, scheme: str = "kaiming_normal", nonlinearity
     Weights follow ``scheme``; biases become zero; normalization layers get weight 1 and bias 0.
     ``"default"`` keeps PyTorch's own initialization untouched. The Xavier and orthogonal schemes are
     scaled by the gain of ``nonlinearity`` (:func:`torch.nn.init.calculate_gain`: 1 for ``"linear"``,
-    5/3 for ``"tanh"``, √2 for ``"relu"``), and the Kaiming schemes use it for their fan-in rule, so the
+    5/3 for ``"tanh"``, √2 for ``"relu"``; ``"selu"`` takes the gain of ``"linear"``, see
+    :func:`gain_nonlinearity`), and the Kaiming schemes use it for their fan-in rule, so the
     variance of the activations stays about constant through a deep stack. ``"normal"`` draws N(0, 1): a
     deliberately badly scaled scheme, kept to show why scaled schemes matter.
 
@@ -79,6 +86,7 @@ def init_weights(module: nn.Module, scheme: str = "kaiming_normal", nonlinearity
     check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
     if scheme == "default":
         return module
+    nonlinearity = gain_nonlinearity(nonlinearity) if nonlinearity == "selu" else nonlinearity
     for m in module.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
             _init_weight(m.weight, scheme, nonlinearity)

@@ -405,6 +405,7 @@ def test_snapshot_best_resumed_from_another_folder_restores_and_warns_when_its_f
 
     (tmp_path / "a" / "run" / "snapshots" / "best.ckpt").unlink()
     again, snap = Scripted(values), SnapshotBest()
-    with pytest.warns(UserWarning, match=r"SnapshotBest: the best checkpoint of the resumed run, .*best.ckpt \(epoch 1"):
+    gone = r"SnapshotBest: the best checkpoint of the resumed run, .*best.ckpt \(epoch 1"
+    with pytest.warns(UserWarning, match=gone):
         trainer(tmp_path, 4, [snap], default_root_dir="run").fit(again, ckpt_path=tmp_path / "ck" / "last.ckpt")
     assert snap.best_epoch == 2 and same(current(again), again.val_weights[2])  # the best of the epochs run here

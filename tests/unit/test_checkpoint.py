@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,16 @@ def test_a_checkpoint_with_a_pickled_object_is_refused(tmp_path: Path):
 def test_missing_checkpoint_names_the_path(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"Checkpoint file not found: '.*nope\.ckpt'"):
         AtomicCheckpointIO().load_checkpoint(tmp_path / "nope.ckpt")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_checkpoint_gets_the_permissions_torch_save_gives(tmp_path: Path, umask: int):
+    old = os.umask(umask)
+    try:
+        AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "atomic.ckpt")
+        AtomicCheckpointIO().save_checkpoint({"step": 2}, tmp_path / "atomic.ckpt")  # replacing an existing file
+        torch.save({"step": 1}, tmp_path / "plain.ckpt")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "atomic.ckpt").stat().st_mode)
+    assert mode == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain.ckpt").stat().st_mode), oct(mode)

@@ -155,8 +155,36 @@ def test_build_loss_by_name_and_mapping():
         (lambda: build_loss("weighted_cross_entropy", class_weights=[1.0, -2.0]), "class_weights to be a list"),
         (lambda: build_loss("cross_entropy", label_smoothing=1.0), r"label_smoothing to be in \[0, 1\)"),
         (lambda: build_loss("pseudo_huber", delta=0.0), "huber_delta to be > 0"),
+        (
+            lambda: build_loss("weighted_cross_entropy", class_weights=[1.0, 2.0], num_classes=3),
+            re.escape(
+                "Expected class_weights to be a list of num_classes=3 numbers >= 0, but got [1.0, 2.0] (2 numbers)."
+            ),
+        ),
+        (
+            lambda: build_loss("sigmoid_cross_entropy", pos_weight=[1.0, 2.0, 3.0, 4.0], num_classes=3),
+            re.escape("Expected pos_weight to be a number >= 0 or a list of num_classes=3 numbers >= 0, but got"),
+        ),
+        (lambda: build_loss("sigmoid_cross_entropy", pos_weight=-1.0), "Expected pos_weight to be a number >= 0"),
+        (lambda: build_loss("weighted_cross_entropy", class_weights=2.0), "Expected class_weights to be a list"),
+        (lambda: build_loss("weighted_cross_entropy", class_weights=[[1.0]]), "Expected class_weights to be a list"),
+        (lambda: build_loss("weighted_cross_entropy", class_weights=[1.0, float("nan")]), "class_weights to be a"),
     ],
 )
 def test_bad_loss_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_weights_that_are_no_numbers_are_a_type_error():
+    with pytest.raises(TypeError, match=r"Expected class_weights to be a list of numbers >= 0, but got \['a', 'b'\]"):
+        build_loss("weighted_cross_entropy", class_weights=["a", "b"])
+    with pytest.raises(TypeError, match="Expected pos_weight to be a number >= 0 or a list"):
+        build_loss("sigmoid_cross_entropy", pos_weight="balanced")
+
+
+def test_weights_of_the_right_length_are_kept():
+    loss = build_loss("weighted_cross_entropy", class_weights=[1, 2, 3], num_classes=3)
+    assert loss.class_weights.tolist() == [1.0, 2.0, 3.0]
+    mix = build_loss({"sigmoid_cross_entropy": 1.0, "mse": 0.5}, pos_weight=2.0, num_classes=3)
+    assert mix.losses["sigmoid_cross_entropy"].pos_weight.item() == 2.0

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -50,6 +52,49 @@ def test_loss_mixture_names_are_checked():
 def test_bad_numbers_fail_with_clear_messages(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SimpleCNN(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"class_weights": "balanced", "label_smoothing": 2.0},
+            "Expected label_smoothing to be in [0, 1), but got 2.0.",
+        ),
+        ({"label_smoothing": -0.1}, "Expected label_smoothing to be in [0, 1), but got -0.1."),
+        ({"class_weights": "balanced", "huber_delta": -1}, "Expected huber_delta to be > 0, but got -1."),
+        ({"loss": "pseudo_huber", "huber_delta": 0.0}, "Expected huber_delta to be > 0, but got 0.0."),
+        (
+            {"loss": "weighted_cross_entropy", "class_weights": [1.0, 2.0]},
+            "Expected class_weights to be a list of num_classes=10 numbers >= 0, but got [1.0, 2.0] (2 numbers).",
+        ),
+        (
+            {"loss": "weighted_cross_entropy", "class_weights": [1.0] * 9 + [-1.0]},
+            "Expected class_weights to be a list of num_classes=10 numbers >= 0, but got",
+        ),
+        (
+            {"loss": "sigmoid_cross_entropy", "pos_weight": [2.0, 2.0, 2.0]},
+            "Expected pos_weight to be a number >= 0 or a list of num_classes=10 numbers >= 0, but got [2.0, 2.0, 2.0]",
+        ),
+        (
+            {"class_weights": "balanced", "pos_weight": [2.0, 2.0, 2.0]},
+            "Expected pos_weight to be a number >= 0 or a list of num_classes=10 numbers >= 0, but got [2.0, 2.0, 2.0]",
+        ),
+        ({"top_k": -4}, "Expected top_k to be an int >= 1, but got -4."),
+        ({"top_k": 0}, "Expected top_k to be an int >= 1, but got 0."),
+        ({"top_k": 2.5}, "Expected top_k to be an int >= 1, but got 2.5."),
+    ],
+)
+def test_loss_and_metric_options_are_checked_in_init(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimpleCNN(**kwargs)
+
+
+def test_valid_loss_options_with_balanced_weights_build():
+    model = SimpleCNN(loss="weighted_cross_entropy", class_weights="balanced", label_smoothing=0.1, top_k=1)
+    assert model.criterion is None  # built in setup() from the DataModule's weights
+    model = SimpleCNN(num_classes=3, loss="sigmoid_cross_entropy", pos_weight=[1.0, 2.0, 3.0], top_k=3)
+    assert model.criterion.pos_weight.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_base_without_network_says_what_to_do():

@@ -22,6 +22,7 @@ from lightning_cnn.nn import (
     create_global_pool,
     create_norm,
     create_pool,
+    gain_nonlinearity,
     init_weights,
 )
 
@@ -117,6 +118,41 @@ def test_conv_block_without_pooling_downsamples_by_a_strided_convolution():
     assert ConvBlock(1, 4, kernel_size=5, padding=0, pool="max")(torch.zeros(1, 1, 12, 12)).shape == (1, 4, 2, 2)
 
 
+@pytest.mark.parametrize(("kernel_size", "padding"), [(3, "valid"), (3, 0), (5, 1), (4, 1), (3, 2)])
+def test_residual_block_refuses_a_padding_that_changes_the_size(kernel_size, padding):
+    message = (
+        r"residual=True adds the block's input to its convolutions' output, so the padding must keep the size: "
+        rf"padding='same' \(or kernel_size // 2 with an odd kernel_size\), but got padding={padding!r} "
+        rf"with kernel_size={kernel_size}\."
+    )
+    with pytest.raises(ValueError, match=message):
+        ConvBlock(4, 4, kernel_size=kernel_size, padding=padding, residual=True)
+    with pytest.raises(ValueError, match=message):
+        SimpleCNN(channels=(4,), kernel_size=kernel_size, padding=padding, residual=True)
+    assert ConvBlock(4, 4, kernel_size=kernel_size, padding=padding)(torch.zeros(1, 4, 9, 9)).ndim == 4  # plain: fine
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "padding", "pool"),
+    [(3, "same", "max"), (3, 1, "none"), (5, 2, "max"), (4, "same", "avg"), (1, "valid", "none"), (1, 0, "max")],
+)
+def test_residual_block_with_a_size_keeping_padding_runs(kernel_size, padding, pool):
+    block = ConvBlock(2, 4, kernel_size=kernel_size, padding=padding, pool=pool, residual=True)
+    assert block(torch.randn(2, 2, 9, 9)).shape == (2, 4, 5, 5)
+
+
+def test_pool_none_with_an_even_kernel_names_the_pool_as_the_reason_for_stride_2():
+    message = (
+        r"padding='same' with an even kernel_size \(2\) needs stride 1, but pool='none' downsamples with a "
+        r"stride-2 first convolution; use an odd kernel_size or another pool \('max', 'avg', 'fractional_max'\)\."
+    )
+    with pytest.raises(ValueError, match=message):
+        SimpleCNN(kernel_size=2, pool="none")
+    with pytest.raises(ValueError, match="needs stride 1, but got stride 2"):  # a stride the user asked for
+        SimpleCNN(kernel_size=2, stride=2, pool="max")
+    assert SimpleCNN(kernel_size=3, pool="none", channels=(4,))(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
+
+
 def test_drop_connect_at_eval_equals_linear_with_the_expected_weights():
     torch.manual_seed(0)
     layer = DropConnectLinear(6, 4, p=0.5)
@@ -193,6 +229,31 @@ def test_xavier_keeps_the_variance_while_unit_normal_explodes(init, activation):
     assert all(0.5 < v < 2.0 for v in good), good
     bad = _stack_variance("normal", activation)  # N(0, 1): variance x256 per linear layer
     assert bad[0] > 100 and (bad[-1] > 100 or not math.isfinite(bad[-1]))
+
+
+@pytest.mark.parametrize("init", ["kaiming_normal", "xavier_normal", "orthogonal"])
+@pytest.mark.parametrize("by", ["gain_nonlinearity", "init_weights"])
+def test_selu_stack_keeps_unit_variance_through_20_layers(init, by):
+    torch.manual_seed(0)
+    layers = [nn.Linear(256, 256) for _ in range(20)]
+    nonlinearity = gain_nonlinearity("selu") if by == "gain_nonlinearity" else "selu"
+    for layer in layers:
+        init_weights(layer, init, nonlinearity=nonlinearity)
+    h = torch.randn(2048, 256)  # SELU's fixed point: mean 0, variance 1
+    variances = []
+    with torch.no_grad():
+        for layer in layers:
+            h = torch.selu(layer(h))
+            variances.append(h.var().item())
+    assert all(0.7 < v < 1.3 for v in variances), variances  # the gain of 3/4 would give about 1e-5 at layer 20
+
+
+def test_simple_cnn_with_selu_initializes_for_self_normalization():
+    torch.manual_seed(0)
+    model = SimpleCNN(channels=(4,), hidden=(256, 256), activation="selu", init="kaiming_normal")
+    hidden = model.net.head[4]
+    assert isinstance(hidden, nn.Linear) and hidden.weight.shape == (256, 256)
+    assert hidden.weight.std().item() == pytest.approx(1 / 16, rel=0.05)  # variance 1 / fan_in (gain 1)
 
 
 def test_parameter_count_of_a_reference_configuration_by_hand():

@@ -166,6 +166,22 @@ def test_every_scheduler_builds_by_name(name):
     assert ("monitor" in cfg) == (name == "plateau")
 
 
+def test_one_cycle_takes_the_total_steps_of_a_training_that_stops_within_an_epoch():
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    sched = build_scheduler("one_cycle", opt, max_epochs=2, steps_per_epoch=4, total_steps=7)["scheduler"]
+    assert sched.total_steps == 7
+    lrs = []
+    for _ in range(7):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert max(lrs) > 0.09 and lrs[-1] < 1e-5  # the whole cycle (up to max_lr 0.1 and down), in the 7 steps
+    with pytest.raises(ValueError, match="Tried to step 8 times"):
+        sched.step()
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    assert build_scheduler("one_cycle", opt, max_epochs=2, steps_per_epoch=4)["scheduler"].total_steps == 8
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -118,6 +118,28 @@ def test_pretrained_download_failure_says_how_to_load_locally(monkeypatch):
         TransferClassifier(backbone="resnet18", pretrained=True)
 
 
+def test_load_from_checkpoint_of_a_pretrained_model_needs_no_network(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+    import lightning.pytorch as pl
+
+    model = TransferClassifier(num_classes=3, backbone="test_resnet", finetune="full")
+    hparams = {**model.hparams, "pretrained": True}  # as saved by a model built with pretrained=True
+    path = tmp_path / "model.ckpt"
+    torch.save(
+        {"state_dict": model.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": pl.__version__},
+        path,
+    )
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    loaded = TransferClassifier.load_from_checkpoint(path)
+    assert loaded.hparams["pretrained"] is True
+    for (key, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    with pytest.raises(RuntimeError, match="Could not fetch pretrained weights"):  # asked for: downloaded as asked
+        TransferClassifier.load_from_checkpoint(path, pretrained=True)
+    with pytest.raises(TypeError, match="cannot be called on an instance"):
+        model.load_from_checkpoint(path)
+
+
 def test_frozen_parts_and_batchnorm_modes():
     linear = TransferClassifier(backbone="test_resnet", finetune="linear").train()
     head = {id(p) for p in linear.head.parameters()}

@@ -30,6 +30,7 @@ from lightning_cnn.data import (
     TorchvisionDataModule,
 )
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
+from lightning_cnn.models.transfer import restoring_weights
 
 __all__ = ["DEFAULT_RUN", "CNNCli", "main"]
 
@@ -165,6 +166,15 @@ class CNNCli(LightningCLI):
             side = getattr(dm, "image_size", None) or 64
             extra.append(AugmentationPreview(scale=max(1, 64 // int(side))))  # "still a cat?": augmented samples
         return self._instantiate_trainer(config, extra)
+
+    def instantiate_classes(self) -> None:
+        """Build the classes; a model restored from ``--ckpt_path`` reads no weights file and downloads nothing."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
+        if ckpt_path:  # the checkpoint's state dict replaces every tensor
+            with restoring_weights():
+                super().instantiate_classes()
+        else:
+            super().instantiate_classes()
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand is None:

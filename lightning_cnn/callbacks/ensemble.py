@@ -26,6 +26,7 @@ from lightning_cnn.callbacks.tta import (
     make_views,
 )
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
+from lightning_cnn.models.transfer import restoring_weights
 
 __all__ = ["EnsembleEvaluation", "expand_checkpoints", "load_member"]
 
@@ -108,7 +109,8 @@ def _load_member(
         cls = fallback
     if cls is None:
         raise ValueError(f"The checkpoint {path!r} names no class: pass member_class='package.Class'.")
-    module = cls(**hparams)
+    with restoring_weights():  # the state dict replaces every tensor: no weights file, no download
+        module = cls(**hparams)
     module.load_state_dict(ckpt["state_dict"])
     return module.eval(), data_state
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -30,6 +31,23 @@ _MAPPINGS = ("names", "order")
 
 # While load_from_checkpoint builds a model: the arguments (``weights``, ``pretrained``) whose loading it skips.
 _RESTORING: ContextVar[frozenset[str]] = ContextVar("_RESTORING", default=frozenset())
+
+
+@contextmanager
+def restoring_weights(keep: Iterable[str] = ()) -> Iterator[None]:
+    """Inside it, the next ``TransferClassifier`` built reads no ``weights`` file and downloads no pretrained weights.
+
+    For building a model whose tensors then come from a checkpoint's state dict (which replaces them all), so the
+    checkpoint can be used where the weights file or the network is gone. The hyperparameters keep their values.
+
+    Args:
+        keep: of ``"weights"`` and ``"pretrained"``, those to load all the same.
+    """
+    token = _RESTORING.set(frozenset({"weights", "pretrained"} - set(keep)))
+    try:
+        yield
+    finally:
+        _RESTORING.reset(token)
 
 
 def resolve_backbone(name: str) -> str:
@@ -297,8 +315,7 @@ class TransferClassifier(ClassifierModule):
             >>> TransferClassifier.load_from_checkpoint(f"{weights}.ckpt").hparams["weights"] == weights
             True
         """
-        token = _RESTORING.set(frozenset({"weights", "pretrained"} - set(kwargs)))
-        try:
+        with restoring_weights(keep=kwargs):
             return super().load_from_checkpoint(
                 checkpoint_path,
                 map_location=map_location,
@@ -307,8 +324,6 @@ class TransferClassifier(ClassifierModule):
                 weights_only=weights_only,
                 **kwargs,
             )
-        finally:
-            _RESTORING.reset(token)
 
     @staticmethod
     def _create(name: str, pretrained: bool, num_classes: int, in_channels: int) -> Any:

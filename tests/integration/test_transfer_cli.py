@@ -48,3 +48,25 @@ def test_given_size_and_statistics_are_kept(digit_folder):
     cli = CNNCli(args=[*args, *QUICK, *QUIET])
     assert cli.datamodule.image_size == 32 and cli.model.hparams["in_channels"] == 1
     assert cli.datamodule.mean is not None and len(cli.datamodule.mean) == 1  # no weights: the data's own statistics
+
+
+def test_checkpoint_tests_and_joins_an_ensemble_after_its_weights_file_is_gone(digit_folder):
+    import timm
+    import torch
+
+    from lightning_cnn.callbacks.ensemble import load_member
+
+    weights = digit_folder.parent / "backbone.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=3).state_dict(), weights)
+    data = ["--data", "ImageFolderDataModule", "--data.root", str(digit_folder), "--data.image_size", "32"]
+    data += ["--data.val_fraction", "0.25", "--data.test_fraction", "0.25"]
+    model = ["--model", "TransferClassifier", "--model.backbone", "test_resnet", "--model.weights", str(weights)]
+    fit = CNNCli(args=["fit", *model, *data, *QUICK, *QUIET])
+    best = fit.trainer.checkpoint_callback.best_model_path
+    weights.unlink()  # the checkpoint holds every tensor
+
+    tested = CNNCli(args=["test", "--ckpt_path", best, *model, *data, *QUIET])
+    assert tested.model.hparams["weights"] == str(weights) and 0.0 <= tested.trainer.callback_metrics["test/acc"] <= 1
+    member = load_member(best)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(member(x), fit.model.eval()(x))

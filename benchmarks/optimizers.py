@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -43,21 +44,22 @@ def run(name: str, epochs: int, seed: int) -> dict[str, Any]:
     model = SimpleCNN(channels=(16, 32), hidden=(64,), optimizer=name)  # type: ignore[arg-type]
     dm = DigitsDataModule(batch_size=64)
     curve = LossCurve()
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        callbacks=[curve],
-        default_root_dir="/tmp/lightning_cnn_bench",
-    )
-    start = time.perf_counter()
-    trainer.fit(model, dm)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:  # the DataModule's splits.json goes there
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            num_sanity_val_steps=0,
+            callbacks=[curve],
+            default_root_dir=tmp,
+        )
+        start = time.perf_counter()
+        trainer.fit(model, dm)
+        seconds = time.perf_counter() - start
     val = trainer.validate(model, dm, verbose=False)[0]
     last = curve.losses[-10:]
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import lightning.pytorch as pl
@@ -63,16 +64,18 @@ def epoch_seconds(backbone: str, size: int, cache: bool, epochs: int) -> list[fl
     pl.seed_everything(0, verbose=False)
     timer = _EpochTimer()
     model = TransferClassifier(backbone=backbone, cache_features=cache, lr=1e-2)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
-    trainer.fit(model, DigitsDataModule(image_size=size, rgb=True, batch_size=64))
+    with tempfile.TemporaryDirectory() as tmp:  # the DataModule's splits.json goes there
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+            default_root_dir=tmp,
+        )
+        trainer.fit(model, DigitsDataModule(image_size=size, rgb=True, batch_size=64))
     return timer.seconds
 
 

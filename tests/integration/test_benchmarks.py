@@ -1,0 +1,38 @@
+"""Every benchmark script runs end to end with tiny settings (the numbers themselves are not checked here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+RUNS = {
+    "augment": ["--quick", "--repeats", "1", "--sizes", "16"],
+    "channels_last": ["--batch", "8", "--steps", "1", "--repeats", "1"],
+    "optimizers": ["--epochs", "1", "--only", "sgd", "adam"],
+    "throughput": ["--models", "simple_cnn", "--batch", "16", "--steps", "2", "--repeats", "1", "--devices", "cpu"],
+    "transfer": ["--backbone", "test_resnet", "--size", "32", "--batch", "4", "--repeats", "1", "--epoch-size", "16"],
+    "tta_ensemble": ["--batch", "4", "--size", "16", "--channels", "4", "--members", "2", "--repeats", "1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_benchmark_runs_and_prints_its_ratios(name, tmp_path):
+    args = [*RUNS[name], *(["--out", str(tmp_path / "optimizers.png")] if name == "optimizers" else [])]
+    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / f"{name}.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert any(ch.isdigit() for ch in done.stdout), done.stdout  # it printed its measurements
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["optimizers.png"]), list(tmp_path.iterdir())

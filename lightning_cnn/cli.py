@@ -170,11 +170,20 @@ class CNNCli(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build the classes; a model restored from ``--ckpt_path`` reads no weights file and downloads nothing."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
-        if ckpt_path:  # the checkpoint's state dict replaces every tensor
+        if self._resolved_ckpt(ckpt_path) is not None:  # the checkpoint's state dict replaces every tensor
             with restoring_weights():
                 super().instantiate_classes()
         else:
             super().instantiate_classes()
+
+    def _resolved_ckpt(self, ckpt_path: Any) -> Path | None:
+        """The checkpoint file ``--ckpt_path`` will load, when known before the classes are built."""
+        if not ckpt_path:
+            return None
+        if ckpt_path == "last":
+            return getattr(self, "_last_ckpt", None)
+        path = Path(str(ckpt_path))
+        return path if path.is_file() else None
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand is None:
@@ -182,7 +191,7 @@ class CNNCli(LightningCLI):
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
         if self.subcommand == "fit":
-            self._resume_last_run(self.config[self.subcommand])
+            self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
 
     @staticmethod
     def _check_accelerator(config: Any) -> None:
@@ -237,7 +246,7 @@ class CNNCli(LightningCLI):
             dm.use_statistics(list(cfg["mean"]), list(cfg["std"]))
 
     @staticmethod
-    def _resume_last_run(config: Any) -> None:
+    def _resume_last_run(config: Any) -> Path | None:
         """Make ``fit --ckpt_path last`` continue the newest run folder that holds a ``last.ckpt``.
 
         With ``--checkpoint.dirpath`` the checkpoints are in that folder, where Lightning finds ``last.ckpt``. The
@@ -245,18 +254,19 @@ class CNNCli(LightningCLI):
         ``last.ckpt`` in vain and silently start from scratch; resuming appends to the interrupted run instead.
         """
         if config.get("ckpt_path") != "last":
-            return
+            return None
         dirpath = (config.get("checkpoint") or {}).get("dirpath")
         if dirpath:  # checkpoints in a folder of their own: Lightning looks for last.ckpt there
-            if not any(Path(dirpath).glob("last*.ckpt")):
+            in_dir = sorted(Path(dirpath).glob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
+            if not in_dir:
                 raise FileNotFoundError(
                     f"--ckpt_path last: no last.ckpt in --checkpoint.dirpath {dirpath} to resume from."
                 )
-            return
+            return in_dir[-1]
         logger = config.get("trainer", {}).get("logger")
         args = getattr(logger, "init_args", None)
         if args is None or args.get("version") is not None:
-            return
+            return None  # Lightning looks for it (and starts afresh, with a warning, when there is none)
         base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
         found = sorted(base.glob("version_*/checkpoints/last*.ckpt"), key=lambda p: p.stat().st_mtime)
         if not found:
@@ -264,6 +274,7 @@ class CNNCli(LightningCLI):
                 f"--ckpt_path last: no last.ckpt under {base}/version_*/checkpoints/ to resume from."
             )
         args["version"] = found[-1].parents[1].name.removeprefix("version_")
+        return found[-1]
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()

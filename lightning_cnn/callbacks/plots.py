@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +197,10 @@ class TrainingPlots(Callback):
             if key not in metrics or epoch < 0:
                 continue
             values = self.history.setdefault(key, [])
+            values.extend([math.nan] * (epoch - len(values)))  # an epoch missed (a resume): a gap in the curve
             if len(values) == epoch:
                 values.append(float(metrics[key]))
-            elif len(values) == epoch + 1:
+            else:
                 values[epoch] = float(metrics[key])
 
     @override

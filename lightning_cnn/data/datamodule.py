@@ -43,16 +43,26 @@ class _Augmented(Dataset):
         return self.transform(x), y
 
 
+def _finite_number(value: Any) -> bool:
+    """A finite real number: Python's, NumPy's or a one-element tensor's (not a bool, not a string)."""
+    if isinstance(value, (bool, str, bytes)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_statistics(mean: Any, std: Any) -> None:
     """Refuse normalization statistics that are not two equally long, non-empty lists of finite numbers, std > 0."""
     for name, values in (("mean", mean), ("std", std)):
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
             raise TypeError(f"Expected {name} to be a non-empty list of numbers (one per channel), but got {values!r}.")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if not all(_finite_number(v) for v in values):
             raise ValueError(f"Expected every {name} value to be a finite number, but got {list(values)!r}.")
     if len(mean) != len(std):
         raise ValueError(f"Expected mean and std of the same length, but got {list(mean)!r} and {list(std)!r}.")
-    if any(v <= 0 for v in std):
+    if any(float(v) <= 0 for v in std):
         raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")
 
 
@@ -177,8 +187,8 @@ class ClassifierDataModule(pl.LightningDataModule):
         self.augmentation: BatchAugmentation | None = build_augmentation(augment)
         self.augment_on = augment_on
         self.augment_where: Literal["cpu", "device"] | None = None
-        self._mean: torch.Tensor | None = torch.tensor(mean, dtype=torch.float32) if mean is not None else None
-        self._std: torch.Tensor | None = torch.tensor(std, dtype=torch.float32) if std is not None else None
+        self._mean: torch.Tensor | None = None if mean is None else torch.tensor([float(v) for v in mean])
+        self._std: torch.Tensor | None = None if std is None else torch.tensor([float(v) for v in std])
         self._split: dict[str, np.ndarray] | None = None
         self.split_file: Path | None = None
         self.train_set: Dataset | None = None
@@ -436,7 +446,7 @@ class ClassifierDataModule(pl.LightningDataModule):
         """Normalize with these per-channel statistics (e.g. a pretrained backbone's) instead of the training split's.
 
         One value is repeated over every channel; a three-value RGB statistic is averaged for one-channel images.
-        A refused pair leaves the statistics as they were.
+        A refused pair leaves the statistics as they were. Numbers may be Python's, NumPy's or one-element tensors.
 
         Raises:
             ValueError: for lengths that fit neither one value nor the image channels, a std <= 0, or a
@@ -448,10 +458,11 @@ class ClassifierDataModule(pl.LightningDataModule):
         def fit(values: list[float], name: str) -> list[float]:
             if len(values) == channels:
                 return [float(v) for v in values]
-            if len(values) == 1 or channels == 1:
-                return [float(sum(values) / len(values))] * channels
+            if len(values) == 1 or (channels == 1 and len(values) == 3):  # one value, or an RGB statistic
+                return [sum(float(v) for v in values) / len(values)] * channels
+            allowed = "1 or 3" if channels == 1 else f"1 or {channels}"
             raise ValueError(
-                f"Expected {name} to have 1 or {channels} values ({type(self).__name__} has {channels} image"
+                f"Expected {name} to have {allowed} values ({type(self).__name__} has {channels} image"
                 f" channels), but got {list(values)!r}."
             )
 

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_cnn._validation import check_positive
+from lightning_cnn.data.sampling import resume_point
 
 __all__ = ["DeviceResidentLoader", "stack_dataset"]
 
@@ -192,6 +193,7 @@ class DeviceResidentLoader:
             "seed": self.seed,
             "num_samples": len(self.x),
             "world_size": self.world_size,
+            "batches_per_epoch": len(self),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -206,16 +208,7 @@ class DeviceResidentLoader:
             "num_samples": len(self.x),
             "world_size": self.world_size,
         }
-        for key, value in now.items():
-            if key in state_dict and state_dict[key] != value:
-                raise ValueError(
-                    f"Cannot resume the training loader in the middle of an epoch: the checkpoint's loader had"
-                    f" {key}={state_dict[key]!r}, this one has {key}={value!r}. Resume with the same settings,"
-                    " or from a checkpoint written at the end of an epoch."
-                )
-        epoch, batches = int(state_dict["epoch"]), int(state_dict["batches"])
-        if batches >= len(self):
-            epoch, batches = epoch + 1, 0
+        epoch, batches = resume_point(state_dict, now, len(self))
         self.set_epoch(epoch)
         self._skip = batches
         self._state = {"epoch": epoch, "batches": batches}

@@ -183,6 +183,7 @@ class ResumableDataLoader(DataLoader):
             "seed": sampler.seed,
             "num_samples": sampler.num_samples,
             "num_replicas": sampler.num_replicas,
+            "batches_per_epoch": len(self),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -198,19 +199,29 @@ class ResumableDataLoader(DataLoader):
             "num_samples": sampler.num_samples,
             "num_replicas": sampler.num_replicas,
         }
-        for key, value in now.items():
-            if key in state_dict and state_dict[key] != value:
-                raise ValueError(
-                    f"Cannot resume the training loader in the middle of an epoch: the checkpoint's loader had"
-                    f" {key}={state_dict[key]!r}, this one has {key}={value!r}. Resume with the same settings,"
-                    " or from a checkpoint written at the end of an epoch."
-                )
-        epoch, batches = int(state_dict["epoch"]), int(state_dict["batches"])
-        if batches >= len(self):
-            epoch, batches = epoch + 1, 0
+        epoch, batches = resume_point(state_dict, now, len(self))
         sampler.set_epoch(epoch)
         sampler.skip(batches * int(self.batch_size or 1))
         self._epoch, self._batches = epoch, batches
+
+
+def resume_point(state_dict: dict[str, Any], now: dict[str, Any], batches_per_epoch: int) -> tuple[int, int]:
+    """``(epoch, batches done)`` where a training loader's saved state resumes; the next epoch after a full one.
+
+    Raises:
+        ValueError: when a setting in ``now`` (batch size, seed, length, ...) differs from the saved state's.
+    """
+    epoch, batches = int(state_dict["epoch"]), int(state_dict["batches"])
+    if batches >= int(state_dict.get("batches_per_epoch", batches + 1)):
+        return epoch + 1, 0  # the saved epoch was complete: any settings may start the next one
+    for key, value in now.items():
+        if key in state_dict and state_dict[key] != value:
+            raise ValueError(
+                f"Cannot resume the training loader in the middle of an epoch: the checkpoint's loader had"
+                f" {key}={state_dict[key]!r}, this one has {key}={value!r}. Resume with the same settings,"
+                " or from a checkpoint written at the end of an epoch."
+            )
+    return (epoch + 1, 0) if batches >= batches_per_epoch else (epoch, batches)
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -199,11 +199,13 @@ def list_image_folder(
     exts = tuple(e.lower() for e in _check_extensions(extensions))
     paths: list[str] = []
     labels: list[int] = []
+    # A link inside a class folder to the root or to another class folder would give images a second label.
+    others = {os.path.realpath(root)} | {os.path.realpath(root / n) for n in classes}
     for label, name in enumerate(classes):
         folder = root / name
         if not folder.is_dir():
             continue  # a test folder may lack a class
-        files = _image_files(folder, exts)
+        files = _image_files(folder, exts, skip=others - {os.path.realpath(folder)})
         if not files:
             raise ValueError(
                 f"Class folder {folder} has no images (files ending in {', '.join(exts)}): add images or remove it."
@@ -214,29 +216,34 @@ def list_image_folder(
 
 
 def _check_extensions(extensions: Sequence[str]) -> tuple[str, ...]:
-    """File name endings as a tuple, each starting with a dot (a bare string would be split into characters)."""
+    """File name endings as a tuple, each with its dot (``"png"`` means ``".png"``; a bare string is one ending)."""
     if isinstance(extensions, str):
         extensions = (extensions,)
     exts = tuple(extensions)
-    bad = [e for e in exts if not isinstance(e, str) or not e.startswith(".") or len(e) < 2]
+    bad = [e for e in exts if not isinstance(e, str) or not e.strip(".")]
     if bad:
         raise ValueError(f"Expected extensions to be file endings such as ('.png', '.jpg'), but got {exts!r}.")
-    return exts
+    return tuple(e if e.startswith(".") else f".{e}" for e in exts)
 
 
-def _image_files(folder: str | Path, extensions: Sequence[str]) -> list[str]:
+def _image_files(
+    folder: str | Path, extensions: Sequence[str], skip: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
     """The image files under ``folder`` at any depth (names ending in ``extensions``, no hidden files), sorted.
 
-    Linked subfolders are followed, as torchvision's ``ImageFolder`` does; a link back up the tree is not.
+    Linked subfolders are followed, as torchvision's ``ImageFolder`` does, each real folder once: a loop of links
+    ends, and the same images do not come twice (they could then land in both training and test). Folders whose
+    real path is in ``skip`` are not entered.
     """
     exts = tuple(e.lower() for e in extensions)
     found: list[str] = []
-    top = os.path.normpath(folder)
-    for d, dirs, fs in os.walk(top, followlinks=True):
-        real, parent = os.path.realpath(d), os.path.realpath(os.path.dirname(d))
-        if d != top and (parent == real or parent.startswith(real + os.sep)):
-            dirs[:] = []  # a link to a folder that contains it: walking it would never end
+    seen: set[str] = set()
+    for d, dirs, fs in os.walk(folder, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen or real in skip:
+            dirs[:] = []
             continue
+        seen.add(real)
         found += (os.path.join(d, f) for f in fs)
     return sorted(p for p in found if p.lower().endswith(exts) and not os.path.basename(p).startswith("."))
 

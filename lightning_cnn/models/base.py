@@ -358,8 +358,12 @@ class ClassifierModule(pl.LightningModule):
         self._resumed_metric_states = checkpoint.get("train_metric_states")
 
     def on_train_start(self) -> None:
-        saved, self._resumed_metric_states = self._resumed_metric_states, None
         trainer = self.trainer
+        # A scheduler sized by trainer.estimated_stepping_batches makes Lightning build the training loader before
+        # the checkpoint is restored, and then it never hands the loader its saved place in the epoch: hand it now,
+        # before the first batch is drawn (without a saved place this does nothing).
+        trainer.fit_loop._load_combined_loader_states()
+        saved, self._resumed_metric_states = self._resumed_metric_states, None
         # Only when this fit resumes at the very step the sums were saved at (not a new fit from loaded weights).
         if not saved or (saved["epoch"], saved["global_step"]) != (trainer.current_epoch, trainer.global_step):
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+# What each prints once its measurements are done (a line of the result, not of the header).
+PRINTS = {
+    "augment": r"16x16\s+\d+\s+\d+\s+[\d.]+x",
+    "channels_last": r"inference\s+both\s+\d+\s+[\d.]+",
+    "optimizers": r"\| adam \| [\d.e-]+ \| [\d.]+ \| [\d.]+ \|",
+    "throughput": r"\| lightning \| \d+ \| [\d.]+ \|",
+    "transfer": r"ratio [\d.]+ \(median of 1 paired repeats",
+    "tta_ensemble": r"ensemble M=2: .* default/loop [\d.]+x",
+}
 
 RUNS = {
     "augment": ["--quick", "--repeats", "1", "--sizes", "16"],
@@ -34,5 +45,5 @@ def test_benchmark_runs_and_prints_its_ratios(name, tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert any(ch.isdigit() for ch in done.stdout), done.stdout  # it printed its measurements
+    assert re.search(PRINTS[name], done.stdout), done.stdout  # it printed its measurements
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["optimizers.png"]), list(tmp_path.iterdir())

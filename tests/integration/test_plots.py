@@ -168,3 +168,13 @@ def test_curves_take_values_a_module_logs_in_its_own_epoch_end_hooks(fast_traine
     assert plots.history["val/loss"] == [5.0, 4.0, 3.0]
     assert plots.history["train/loss"] == [10.0, 11.0, 12.0]
     assert_real_png(tmp_path / "curves.png")
+
+
+def test_training_curve_goes_on_after_an_epoch_it_missed():
+    from types import SimpleNamespace
+
+    plots = TrainingPlots()
+    plots.history = {"train/loss": [1.0]}  # a checkpoint written before the end of epoch 1
+    plots._record_train(SimpleNamespace(callback_metrics={"train/loss": torch.tensor(3.0)}), 3)
+    got = plots.history["train/loss"]
+    assert got[0] == 1.0 and np.isnan(got[1]) and np.isnan(got[2]) and got[3] == 3.0

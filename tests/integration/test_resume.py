@@ -144,11 +144,18 @@ def test_resume_from_a_checkpoint_of_a_validation_inside_the_epoch(tmp_path: Pat
     assert epoch_aggregates(trainer) == pytest.approx(full, abs=1e-6)
 
 
-@pytest.mark.parametrize("device_resident", [False, True], ids=["loader", "device_resident"])
-def test_resume_from_any_training_step_checkpoint_ends_with_the_same_weights(tmp_path: Path, device_resident: bool):
+@pytest.mark.parametrize(
+    ("device_resident", "scheduler"),
+    [(False, None), (True, None), (False, "cosine")],
+    ids=["loader", "device_resident", "scheduler"],
+)
+def test_resume_from_any_training_step_checkpoint_ends_with_the_same_weights(
+    tmp_path: Path, device_resident: bool, scheduler: str | None
+):
     """Step checkpoints in the middle of an epoch (step 30) and at an epoch's last batch, before its validation
     (step 20), resume to the weights of an uninterrupted run: the device-resident loader keeps its place and the
-    checkpoint's random state, and starting a validation loader draws nothing from the global random stream."""
+    checkpoint's random state, and starting a validation loader draws nothing from the global random stream. A
+    scheduler sized by the Trainer's step count (which builds the loader before the restore) changes nothing."""
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -165,7 +172,8 @@ def test_resume_from_any_training_step_checkpoint_ends_with_the_same_weights(tmp
 
     def run(ckpt_path: Path | None = None, callbacks: tuple = ()) -> dict[str, torch.Tensor]:
         pl.seed_everything(0, verbose=False)
-        model = SimpleCNN(channels=(4,), hidden=(16,), dropout=0.3)  # dropout: the run consumes random numbers
+        # dropout: the run consumes random numbers
+        model = SimpleCNN(channels=(4,), hidden=(16,), dropout=0.3, scheduler=scheduler)
         dm = DigitsDataModule(batch_size=64, device_resident=device_resident, augment_on="device")
         pl.Trainer(callbacks=list(callbacks), enable_checkpointing=bool(callbacks), **quiet).fit(
             model, dm, ckpt_path=ckpt_path

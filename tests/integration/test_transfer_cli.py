@@ -70,3 +70,16 @@ def test_checkpoint_tests_and_joins_an_ensemble_after_its_weights_file_is_gone(d
     member = load_member(best)
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(member(x), fit.model.eval()(x))
+
+
+def test_resume_last_with_nothing_to_resume_still_loads_the_weights_file(in_tmp):
+    import timm
+    import torch
+
+    weights = in_tmp / "backbone.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=10).state_dict(), weights)
+    model = ["--model", "TransferClassifier", "--model.backbone", "test_resnet", "--model.weights", str(weights)]
+    data = ["--data.rgb", "true", "--data.image_size", "32"]
+    # No logger: Lightning finds no last.ckpt, warns and starts afresh; the model must still get its weights.
+    cli = CNNCli(args=["fit", *model, *data, "--trainer.logger", "false", "--ckpt_path", "last", *QUICK, *QUIET])
+    assert cli.model.weights_report is not None and cli.trainer.global_step == 2

@@ -241,10 +241,10 @@ def _fit_checkpoint(path: Path, dm: DigitsDataModule) -> None:
 def test_members_of_another_split_or_normalization_are_refused(members, tmp_path):
     _fit_checkpoint(tmp_path / "split1.ckpt", DigitsDataModule(split_seed=1))
     _fit_checkpoint(tmp_path / "same.ckpt", DigitsDataModule())
-    _fit_checkpoint(tmp_path / "other_stats.ckpt", DigitsDataModule(mean=[0.3], std=[0.4]))
+    _fit_checkpoint(tmp_path / "other_stats.ckpt", DigitsDataModule(mean=[0.5], std=[0.25]))
     with pytest.raises(ValueError, match=r"split1.ckpt was trained on another split \(digest [0-9a-f]+\) than this"):
         _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "split1.ckpt")])], tmp_path)
-    with pytest.raises(ValueError, match=r"other_stats.ckpt was trained with normalization mean=\[0.3"):
+    with pytest.raises(ValueError, match=r"other_stats.ckpt was trained with normalization mean=\[0.5"):
         _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "other_stats.ckpt")])], tmp_path)
     result = _test(members[0], [EnsembleEvaluation(checkpoints=[str(tmp_path / "same.ckpt")])], tmp_path)
     assert "test/member1_acc" in result
@@ -262,3 +262,21 @@ def test_members_follow_a_true_half_precision_and_must_agree_on_classes(members,
     odd = SimpleCNN(num_classes=7, channels=(4,), hidden=())
     with pytest.raises(ValueError, match=r"Ensemble members give different numbers of classes: \[10, 10, 7\]"):
         _test(members[0], [EnsembleEvaluation(members=[members[1], odd])], tmp_path)
+
+
+def test_a_member_of_another_split_may_score_a_test_set_of_its_own(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from lightning_cnn import ArrayDataModule
+
+    digits = load_digits()
+    x, y = digits.images[:, None].astype("float32") / 16, digits.target
+    arrays = {"x": x[:1500], "y": y[:1500], "test_x": x[1500:], "test_y": y[1500:]}
+    _fit_checkpoint(tmp_path / "split1.ckpt", ArrayDataModule(**arrays, split_seed=1))
+    member = [EnsembleEvaluation(checkpoints=[str(tmp_path / "split1.ckpt")], stages=("val", "test"))]
+    module = SimpleCNN(channels=(4,), hidden=())
+    trainer = pl.Trainer(callbacks=member, default_root_dir=tmp_path, **QUIET)
+    result = trainer.test(module, ArrayDataModule(**arrays), verbose=False)[0]  # a test set of its own: no leak
+    assert "test/member1_acc" in result
+    with pytest.raises(ValueError, match=r"split1.ckpt was trained on another split"):  # the validation set leaks
+        trainer.validate(module, ArrayDataModule(**arrays), verbose=False)

@@ -279,6 +279,16 @@ def test_float_images_outside_0_1_are_refused(tmp_path):
         load_image(tmp_path / "bad.tiff")
 
 
+def test_links_between_sibling_folders_list_each_image_once(tmp_path):
+    from lightning_cnn.data.sources import list_image_folder
+
+    root = _write_folder(tmp_path / "root", {"a": 2, "b": 2})
+    (root / "a" / "to_b").symlink_to(root / "b", target_is_directory=True)
+    (root / "b" / "to_a").symlink_to(root / "a", target_is_directory=True)
+    paths, labels, _ = list_image_folder(root)
+    assert len({Path(p).resolve() for p in paths}) == len(paths) == 4 and labels.tolist() == [0, 0, 1, 1]
+
+
 def test_linked_class_subfolders_are_followed_and_loops_are_not(tmp_path):
     from lightning_cnn.data.sources import list_image_folder
 
@@ -296,10 +306,11 @@ def test_extensions_as_one_string_mean_one_ending(tmp_path):
     (root / "a" / "notes.json").write_text("{}")  # ends in "n", which a split string would match
     dm = ImageFolderDataModule(root, extensions=".png")
     assert dm.extensions == (".png",) and len(dm.labels()) == 4
+    assert ImageFolderDataModule(root, extensions=["png"]).extensions == (".png",)  # the dot is implied
     with pytest.raises(
-        ValueError, match=r"Expected extensions to be file endings such as \('.png', '.jpg'\), but got \('png',\)"
+        ValueError, match=r"Expected extensions to be file endings such as \('.png', '.jpg'\), but got \('',\)"
     ):
-        ImageFolderDataModule(root, extensions=["png"])
+        ImageFolderDataModule(root, extensions=[""])
 
 
 def test_array_labels_beyond_the_class_names_are_refused(tmp_path):
@@ -338,6 +349,18 @@ def test_statistics_must_fit_the_channels():
     assert gray.mean == pytest.approx([0.449]) and gray.std == pytest.approx([0.226])
     x, _ = next(iter(gray.train_dataloader()))
     assert gray.on_after_batch_transfer((x, _), 0)[0].shape[1] == 1  # still one channel after normalization
+
+
+def test_statistics_may_be_numpy_or_tensor_numbers_and_one_channel_takes_1_or_3():
+    dm = DigitsDataModule(mean=np.array([0.5], np.float32), std=torch.tensor([0.25]))
+    dm.setup("fit")
+    assert dm.mean == pytest.approx([0.5]) and dm.std == pytest.approx([0.25])
+    dm.use_statistics([np.float64(0.4)], [np.float32(0.2)])
+    assert dm.mean == pytest.approx([0.4])
+    with pytest.raises(
+        ValueError, match=r"Expected mean to have 1 or 3 values \(DigitsDataModule has 1 image channels\)"
+    ):
+        DigitsDataModule(mean=[0.1, 0.9], std=[1.0, 3.0]).setup("fit")
 
 
 def test_refused_statistics_change_nothing():

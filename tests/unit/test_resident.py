@@ -166,3 +166,14 @@ def test_state_of_another_loader_is_refused():
     state = DeviceResidentLoader(x, y, batch_size=5, seed=1).state_dict()
     with pytest.raises(ValueError, match="the checkpoint's loader had batch_size=5, this one has batch_size=2"):
         DeviceResidentLoader(x, y, batch_size=2, seed=1).load_state_dict(state)
+
+
+def test_state_of_a_finished_pass_resumes_with_other_settings():
+    x, y = _data(10)
+    loader = DeviceResidentLoader(x, y, batch_size=5, seed=1)
+    loader.set_epoch(3)
+    _epoch(loader)
+    for other in ({"batch_size": 2}, {"world_size": 2}):
+        again = DeviceResidentLoader(x, y, seed=1, **({"batch_size": 5} | other))
+        again.load_state_dict(loader.state_dict())  # the epoch was complete: the next one may differ
+        assert again.epoch == 4 and again._skip == 0

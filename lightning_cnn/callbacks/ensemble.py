@@ -138,8 +138,10 @@ def _check_member_data(path: str, state: dict[str, Any], datamodule: Any, stage:
     for key in ("mean", "std"):
         theirs, ours = state.get(key), getattr(datamodule, key)
         # Statistics of two splits of one data set differ a little; another normalization differs a lot.
-        if theirs is not None and ours is not None and not torch.allclose(
-            torch.tensor(theirs), torch.tensor(ours), rtol=0.05, atol=0.01
+        if (
+            theirs is not None
+            and ours is not None
+            and not torch.allclose(torch.tensor(theirs), torch.tensor(ours), rtol=0.05, atol=0.01)
         ):
             raise ValueError(
                 f"Ensemble member {path} was trained with normalization {key}={theirs}, but this {name} normalizes"

@@ -119,7 +119,9 @@ class SnapshotBest(Callback):
         storage: ``"cpu"`` keeps a copy of the weights in host memory; ``"disk"`` keeps them only in the file
             (for large models; with several nodes ``dirpath`` must be on a shared file system).
         check_on_train_epoch_end: decide at train-epoch end (``True``) or after each validation
-            (``False``); ``None``: at train-epoch end when validation runs once per epoch.
+            (``False``); ``None``: at train-epoch end when validation runs once per epoch. At train-epoch end a
+            value the module logs in its own ``on_train_epoch_end`` is not there yet (Lightning runs that hook
+            of callbacks before the module's): log it in a step or in validation.
         verbose: print a line when the best weights are restored.
 
     Attributes:

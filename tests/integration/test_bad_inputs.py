@@ -266,3 +266,43 @@ def test_every_catalogue_row_has_its_test():
     rows = {int(n) for n in re.findall(r"^\| (\d+) \|", catalogue, flags=re.M)}
     tested = {int(n) for n in re.findall(r"^# Row (\d+):", Path(__file__).read_text(), flags=re.M)}
     assert len(rows) >= 15 and rows == tested
+
+
+# Row 19: normalization statistics that do not fit the images.
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"rgb": True, "mean": [0.5, 0.5], "std": [0.2, 0.2]},
+            ValueError,
+            "Expected mean to have 1 or 3 values (DigitsDataModule has 3 image channels), but got [0.5, 0.5].",
+        ),
+        ({"mean": [float("nan")], "std": [0.2]}, ValueError, "Expected every mean value to be a finite number"),
+        ({"mean": [0.5], "std": [0.0]}, ValueError, "Expected every std to be > 0, but got [0.0]."),
+        ({"mean": 0.5, "std": 0.2}, TypeError, "Expected mean to be a non-empty list of numbers (one per channel)"),
+    ],
+)
+def test_statistics_that_do_not_fit_the_images(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        DigitsDataModule(**kwargs).setup("fit")
+
+
+# Row 20: no test images (test_fraction=0 and no separate test set), then test.
+def test_testing_without_test_images(fast_trainer):
+    message = "DigitsDataModule has no test images: test_fraction=0.0 holds none out and there is no separate test set."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        pl.Trainer(**fast_trainer).test(SimpleCNN(channels=(4,)), DigitsDataModule(test_fraction=0.0))
+
+
+# Row 21: a residual block whose padding changes the size.
+def test_residual_with_a_size_changing_padding():
+    message = "residual=True adds the block's input to its convolutions' output, so the padding must keep the size"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimpleCNN(residual=True, padding="valid")
+
+
+# Row 22: class weights of another length than num_classes.
+def test_class_weights_of_another_length():
+    message = "Expected class_weights to be a list of num_classes=3 numbers >= 0, but got [1.0, 2.0] (2 numbers)."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimpleCNN(num_classes=3, loss="weighted_cross_entropy", class_weights=[1.0, 2.0])

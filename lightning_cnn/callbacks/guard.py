@@ -64,9 +64,16 @@ class FiniteLossGuard(Callback):
         new = bad & (self._first_bad[0] < 0)
         # fill_ with a Python number is a kernel taking the number as its argument: no host-to-device copy, so no
         # wait for the device (a tensor built from a list would be copied over and wait for the stream).
-        # global_step has already counted this batch's optimizer step; step - 1 names the batch's step.
+        # The step this batch belongs to: global_step has already counted the optimizer step of a batch that
+        # stepped (step - 1 names it); a batch that only accumulates gradients belongs to the coming step.
+        accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
+        stepped = (
+            not getattr(pl_module, "automatic_optimization", True)
+            or (batch_idx + 1) % accumulate == 0
+            or batch_idx + 1 >= getattr(trainer, "num_training_batches", float("inf"))
+        )
         here = self._here
-        here[0].fill_(trainer.global_step - 1)
+        here[0].fill_(trainer.global_step - (1 if stepped else 0))
         here[1].fill_(trainer.current_epoch)
         here[2].fill_(batch_idx)
         if loss.numel() == 1:

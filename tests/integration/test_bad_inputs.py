@@ -306,3 +306,23 @@ def test_class_weights_of_another_length():
     message = "Expected class_weights to be a list of num_classes=3 numbers >= 0, but got [1.0, 2.0] (2 numbers)."
     with pytest.raises(ValueError, match=re.escape(message)):
         SimpleCNN(num_classes=3, loss="weighted_cross_entropy", class_weights=[1.0, 2.0])
+
+
+def test_nan_loss_names_the_optimizer_step_its_batch_belongs_to_when_accumulating(fast_trainer):
+    class Diverging(SimpleCNN):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            return loss * float("nan") if batch_idx == 4 else loss  # batches 4 and 5 make optimizer step 2
+
+    guard = FiniteLossGuard(check_every_n_steps=1)
+    with pytest.raises(
+        NonFiniteLossError, match=re.escape("The training loss is nan at global step 2 (epoch 0, batch 4)")
+    ):
+        fit(
+            Diverging(channels=(4,)),
+            DigitsDataModule(),
+            fast_trainer,
+            limit_train_batches=10,
+            accumulate_grad_batches=2,
+            callbacks=[guard],
+        )

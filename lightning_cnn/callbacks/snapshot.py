@@ -165,6 +165,7 @@ class SnapshotBest(Callback):
         self.best_epoch = -1
         self.best_model_path = ""
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._verify_best_file = False  # after a resume: is best.ckpt still there? (decided in on_train_start)
         self._dir: Path | None = None
 
     @property
@@ -237,15 +238,25 @@ class SnapshotBest(Callback):
         self.best_score = state_dict["best_score"]
         self.best_epoch = state_dict["best_epoch"]
         self.best_model_path = state_dict["best_model_path"]
-        # The weights live in best.ckpt; read them from there (once) if this run keeps them in memory.
+        # The weights live in best.ckpt; read them from there (once) if this run keeps them in memory. Whether the
+        # file is gone is decided in on_train_start, on rank 0 for every rank (the ranks must decide alike).
         self._best_weights = None
-        if self.best_model_path and not Path(self.best_model_path).is_file():
-            rank_zero_warn(
-                f"SnapshotBest: the best checkpoint of the resumed run, {self.best_model_path} (epoch"
-                f" {self.best_epoch}, {self.monitor}={float(self.best_score):.4g}), is missing, so its weights cannot"
-                " be restored. The best epoch is chosen again from the epochs run from here on."
-            )
-            self.best_score = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
-            self.best_epoch, self.best_model_path = -1, ""
+        self._verify_best_file = bool(self.best_model_path)
         if self.storage == "cpu" and self.best_model_path and Path(self.best_model_path).is_file():
             self._best_weights = _load_weights(self.best_model_path)
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._verify_best_file:
+            return
+        self._verify_best_file = False
+        exists = trainer.strategy.broadcast(Path(self.best_model_path).is_file(), src=0)
+        if exists:
+            return
+        rank_zero_warn(
+            f"SnapshotBest: the best checkpoint of the resumed run, {self.best_model_path} (epoch"
+            f" {self.best_epoch}, {self.monitor}={float(self.best_score):.4g}), is missing, so its weights cannot"
+            " be restored. The best epoch is chosen again from the epochs run from here on."
+        )
+        self.best_score = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
+        self.best_epoch, self.best_model_path, self._best_weights = -1, "", None

@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn.callbacks import FiniteLossGuard, PredictionWriter, RunSummary, TrainingPlots
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
@@ -30,7 +31,6 @@ from lightning_cnn.data import (
     TorchvisionDataModule,
 )
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
-from lightning_cnn.models.transfer import restoring_weights
 
 __all__ = ["DEFAULT_RUN", "CNNCli", "main"]
 

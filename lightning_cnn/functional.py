@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = [
     "MERGE_MODES",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
 
 __all__ = ["LOSSES", "ClassificationLoss", "LossMixture", "build_loss", "to_probabilities"]
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn._utils.validation import check_choice, check_positive
 
 __all__ = [
     "DEFAULT_LR",

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import early_stopping as _lightning_early_stopp
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from typing_extensions import override
 
-from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.callbacks.snapshot import _log_best, _monitored, _validated_weights
 
 __all__ = ["EarlyStopping"]

@@ -15,7 +15,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 from typing_extensions import override
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.restore import restoring_weights
+from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.callbacks.tta import (
     ViewName,
     _forward_context,
@@ -26,7 +27,6 @@ from lightning_cnn.callbacks.tta import (
     make_views,
 )
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
-from lightning_cnn.models.transfer import restoring_weights
 
 __all__ = ["EnsembleEvaluation", "expand_checkpoints", "load_member"]
 

@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
-from lightning_cnn._distributed import gather
+from lightning_cnn._utils.distributed import gather
 
 __all__ = ["TrainingPlots", "plot_confusion_matrix", "plot_curves", "plot_reliability"]
 

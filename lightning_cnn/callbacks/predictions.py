@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
-from lightning_cnn._distributed import gather, gather_uneven
+from lightning_cnn._utils.distributed import gather, gather_uneven
 
 __all__ = ["PredictionWriter"]
 

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback, WeightAveraging
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = ["SnapshotBest", "Storage"]
 

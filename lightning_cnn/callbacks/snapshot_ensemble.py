@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
-from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.callbacks.snapshot import (
     _STORAGES,
     Storage,

@@ -18,7 +18,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 from typing_extensions import override
 
-from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.data.augment import build_augmentation
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
 

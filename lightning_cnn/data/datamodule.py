@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from lightning_cnn._validation import check_choice, check_positive
+from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.data.augment import AugmentOn, AugmentSpec, BatchAugmentation, build_augmentation, resolve_augment_on
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_cnn._validation import check_positive
+from lightning_cnn._utils.validation import check_positive
 from lightning_cnn.data.sampling import resume_point
 
 __all__ = ["DeviceResidentLoader", "stack_dataset"]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.data.augment import AugmentOn, AugmentSpec
 from lightning_cnn.data.datamodule import ClassifierDataModule, NormalizeName
 

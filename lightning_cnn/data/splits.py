@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lightning_cnn._validation import check_fraction
+from lightning_cnn._utils.validation import check_fraction
 
 __all__ = ["check_fractions", "stratified_split"]
 

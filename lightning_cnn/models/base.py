@@ -14,8 +14,8 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
-from lightning_cnn._distributed import gather
-from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.distributed import gather
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
 from lightning_cnn.losses import LOSSES, _check_weights, build_loss
 from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 

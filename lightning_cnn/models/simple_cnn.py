@@ -7,7 +7,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
 from lightning_cnn.models.base import ClassifierModule
 from lightning_cnn.nn import (
     ACTIVATIONS,

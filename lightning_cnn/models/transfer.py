@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -20,7 +18,8 @@ from timm.models._manipulate import adapt_input_conv
 from torch import nn
 from typing_extensions import Self
 
-from lightning_cnn._validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.restore import restoring_weights, skipped_loads
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
 from lightning_cnn.models.base import ClassifierModule
 
 __all__ = ["FinetuneName", "TransferClassifier", "load_weights", "resolve_backbone"]
@@ -28,26 +27,6 @@ __all__ = ["FinetuneName", "TransferClassifier", "load_weights", "resolve_backbo
 FinetuneName = Literal["linear", "partial", "full", "gradual"]
 _FINETUNE = ("linear", "partial", "full", "gradual")
 _MAPPINGS = ("names", "order")
-
-# While load_from_checkpoint builds a model: the arguments (``weights``, ``pretrained``) whose loading it skips.
-_RESTORING: ContextVar[frozenset[str]] = ContextVar("_RESTORING", default=frozenset())
-
-
-@contextmanager
-def restoring_weights(keep: Iterable[str] = ()) -> Iterator[None]:
-    """Inside it, the next ``TransferClassifier`` built reads no ``weights`` file and downloads no pretrained weights.
-
-    For building a model whose tensors then come from a checkpoint's state dict (which replaces them all), so the
-    checkpoint can be used where the weights file or the network is gone. The hyperparameters keep their values.
-
-    Args:
-        keep: of ``"weights"`` and ``"pretrained"``, those to load all the same.
-    """
-    token = _RESTORING.set(frozenset({"weights", "pretrained"} - set(keep)))
-    try:
-        yield
-    finally:
-        _RESTORING.reset(token)
 
 
 def resolve_backbone(name: str) -> str:
@@ -229,8 +208,7 @@ class TransferClassifier(ClassifierModule):
         head_dropout: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        skip = _RESTORING.get()
-        _RESTORING.set(frozenset())  # only the model being restored skips them, not any it builds inside
+        skip = skipped_loads()
         super().__init__(num_classes=num_classes, **kwargs)
         resolve_backbone(backbone)
         check_choice("finetune", finetune, _FINETUNE)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = ["ACTIVATIONS", "create_activation"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_cnn._validation import check_positive
+from lightning_cnn._utils.validation import check_positive
 from lightning_cnn.nn.activations import create_activation
 from lightning_cnn.nn.norms import create_norm
 from lightning_cnn.nn.pooling import POOLS, create_pool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = ["INITS", "NONLINEARITIES", "gain_nonlinearity", "init_weights"]
 

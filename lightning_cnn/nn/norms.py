@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = ["NORMS", "create_norm"]
 

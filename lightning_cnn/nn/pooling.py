@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_cnn._validation import check_choice
+from lightning_cnn._utils.validation import check_choice
 
 __all__ = ["GLOBAL_POOLS", "POOLS", "FractionalMaxPool", "create_global_pool", "create_pool"]
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_cnn._validation import check_probability
+from lightning_cnn._utils.validation import check_probability
 
 __all__ = ["DropConnectLinear", "StochasticDepth"]
 

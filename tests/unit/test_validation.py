@@ -1,6 +1,6 @@
 import pytest
 
-from lightning_cnn._validation import check_choice, check_fraction, check_positive, check_probability
+from lightning_cnn._utils.validation import check_choice, check_fraction, check_positive, check_probability
 
 
 def test_check_choice_returns_valid_value():

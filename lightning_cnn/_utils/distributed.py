@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:  # the layer below Lightning imports it for annotations only
+    import lightning.pytorch as pl
 
 
 def gather(pl_module: pl.LightningModule, tensor: torch.Tensor) -> torch.Tensor:

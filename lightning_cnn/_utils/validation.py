@@ -7,10 +7,20 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_choice", "check_fraction", "check_positive", "check_probability"]
+__all__ = ["check_choice", "check_fraction", "check_positive", "check_probability", "did_you_mean"]
 
 
-def _suggest(value: Any, choices: Iterable[str]) -> str:
+def did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """``" Did you mean 'x' or 'y'?"`` for the close matches of ``value`` among ``choices``, or ``""``.
+
+    The one spelling suggestion of the package: append it to an error message.
+
+    Example:
+        >>> did_you_mean("relux", ("relu", "gelu", "tanh"))
+        " Did you mean 'relu' or 'gelu'?"
+        >>> did_you_mean(3, ("relu",))
+        ''
+    """
     if not isinstance(value, str):
         return ""
     close = difflib.get_close_matches(value.lower(), list(choices), n=3, cutoff=0.6)
@@ -38,7 +48,8 @@ def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
     """
     options = tuple(choices)
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"Expected {argument} to be one of {options}, but got {value!r}.{_suggest(value, options)}")
+        hint = did_you_mean(value, options)
+        raise ValueError(f"Expected {argument} to be one of {options}, but got {value!r}.{hint}")
     return value
 
 

@@ -1,0 +1,68 @@
+"""What callbacks may ask of a DataModule or a LightningModule: the only attributes they rely on.
+
+Callbacks serve any LightningModule and any DataModule. Where one uses more than Lightning's own API, the
+attribute or method is declared here as a :class:`typing.Protocol` and checked with ``isinstance`` (every
+protocol is ``runtime_checkable``); an object without it gets the callback's plain behaviour. The package's
+DataModules and modules implement them; a user's own may, by giving the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ChecksCheckpointData",
+    "HasAugmentation",
+    "HasClassNames",
+    "HasPredictIds",
+    "HasPreviewImages",
+]
+
+
+@runtime_checkable
+class HasClassNames(Protocol):
+    """A DataModule that names its classes (plots, predictions, the run summary)."""
+
+    @property
+    def class_names(self) -> Sequence[str]: ...
+
+
+@runtime_checkable
+class HasAugmentation(Protocol):
+    """A DataModule whose training augmentation a callback may run (the augmentation preview, TTA's ``augment``)."""
+
+    augmentation: nn.Module | None
+
+
+@runtime_checkable
+class HasPreviewImages(Protocol):
+    """A DataModule that hands out a few training images, before augmentation (the augmentation preview)."""
+
+    def preview_images(self, count: int = 4) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasPredictIds(Protocol):
+    """A DataModule that names the rows of its predict (or test) set: file names, or positions."""
+
+    predict_set: Any
+    test_set: Any
+
+    def predict_ids(self) -> list[str]: ...
+
+
+@runtime_checkable
+class ChecksCheckpointData(Protocol):
+    """A DataModule that refuses a checkpoint trained on data it would evaluate unfairly or on another scale.
+
+    ``check_checkpoint(checkpoint, path, stage)`` reads what the DataModule saved in ``checkpoint`` (a Lightning
+    checkpoint dict; nothing when it holds no such state) and raises :class:`ValueError` naming ``path`` when
+    the checkpoint's model was trained on another split where the evaluated set of ``stage`` comes from that
+    split, or with other normalization statistics. The ensemble callback asks it of every member.
+    """
+
+    def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None: ...

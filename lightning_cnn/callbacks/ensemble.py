@@ -15,6 +15,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 from typing_extensions import override
 
+from lightning_cnn._utils.protocols import ChecksCheckpointData
 from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.callbacks.tta import (
@@ -91,12 +92,9 @@ def load_member(path: str, member_class: str | type | None = None, fallback: typ
     return _load_member(path, member_class, fallback)[0]
 
 
-def _load_member(
-    path: str, member_class: str | type | None, fallback: type | None
-) -> tuple[nn.Module, dict[str, Any] | None]:
-    """:func:`load_member`, plus the state of the DataModule the member was trained with (when saved)."""
+def _load_member(path: str, member_class: str | type | None, fallback: type | None) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_member`, plus the rest of its checkpoint (all but the state dict), for the DataModule's checks."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    data_state = next((v for v in ckpt.values() if isinstance(v, dict) and "split_digest" in v), None)
     hparams = dict(ckpt.get("hyper_parameters") or {})
     hparams.pop("_instantiator", None)
     class_path = hparams.pop("_class_path", None)
@@ -111,42 +109,8 @@ def _load_member(
         raise ValueError(f"The checkpoint {path!r} names no class: pass member_class='package.Class'.")
     with restoring_weights():  # the state dict replaces every tensor: no weights file, no download
         module = cls(**hparams)
-    module.load_state_dict(ckpt["state_dict"])
-    return module.eval(), data_state
-
-
-def _check_member_data(path: str, state: dict[str, Any], datamodule: Any, stage: str | None) -> None:
-    """Refuse a member normalized otherwise than ``datamodule``, or trained on another split where that leaks.
-
-    The split matters when the evaluated set of ``stage`` comes from it: validation, and test or predict without
-    a set of their own.
-    """
-    from lightning_cnn.data.datamodule import ClassifierDataModule, split_digest
-
-    if not isinstance(datamodule, ClassifierDataModule):
-        return
-    name = type(datamodule).__name__
-    own_set = datamodule.has_test_source or (stage == "predict" and datamodule.predict_set is not None)
-    from_split = stage == "val" or not own_set
-    theirs = state.get("split_digest")
-    if from_split and theirs is not None and theirs != (ours := split_digest(datamodule.split)):
-        raise ValueError(
-            f"Ensemble member {path} was trained on another split (digest {theirs}) than this {name}'s ({ours}):"
-            " its training images may be in the evaluated set. Use members trained on the same data with the same"
-            " split_seed and fractions."
-        )
-    for key in ("mean", "std"):
-        theirs, ours = state.get(key), getattr(datamodule, key)
-        # Statistics of two splits of one data set differ a little; another normalization differs a lot.
-        if (
-            theirs is not None
-            and ours is not None
-            and not torch.allclose(torch.tensor(theirs), torch.tensor(ours), rtol=0.05, atol=0.01)
-        ):
-            raise ValueError(
-                f"Ensemble member {path} was trained with normalization {key}={theirs}, but this {name} normalizes"
-                f" with {key}={ours} (more than 5% apart): the member would see inputs on another scale."
-            )
+    module.load_state_dict(ckpt.pop("state_dict"))
+    return module.eval(), ckpt
 
 
 def _same_architecture(members: Sequence[nn.Module]) -> bool:
@@ -280,13 +244,13 @@ class EnsembleEvaluation(_MergingCallback):
             fallback = type(module) if module is not None else None
             self._loaded, self._member_data = [], []
             for p in paths:
-                member, data_state = _load_member(p, self.member_class, fallback)
+                member, rest = _load_member(p, self.member_class, fallback)
                 self._loaded.append(member)
-                if data_state is not None:
-                    self._member_data.append((p, data_state))
+                self._member_data.append((p, rest))
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        for p, data_state in self._member_data:  # checked for each stage: each evaluates another set
-            _check_member_data(p, data_state, datamodule, stage)
+        if isinstance(datamodule, ChecksCheckpointData):
+            for p, rest in self._member_data:  # checked for each stage: each evaluates another set
+                datamodule.check_checkpoint(rest, p, stage)
         self._module = module if self.include_module else None
         device = _device_of(module) if module is not None else torch.device("cpu")
         # The running module's floating dtype: under a "*-true" precision the batches come in that dtype.

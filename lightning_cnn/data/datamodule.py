@@ -7,6 +7,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -617,6 +618,42 @@ class ClassifierDataModule(pl.LightningDataModule):
         digest = state_dict.get("split_digest")
         if digest is not None:
             self._restore_split(digest, state_dict.get("split_file"))
+
+    def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None:
+        """Refuse a checkpoint normalized otherwise than this DataModule, or trained on another split where that leaks.
+
+        The split matters when the evaluated set of ``stage`` comes from it: validation, and test or predict without
+        a set of their own. A checkpoint that holds no DataModule state passes.
+
+        Raises:
+            ValueError: naming ``path``, the digests or the statistics that differ.
+        """
+        state = next((v for v in checkpoint.values() if isinstance(v, Mapping) and "split_digest" in v), None)
+        if state is None:
+            return
+        name = type(self).__name__
+        own_set = self.has_test_source or (stage == "predict" and self.predict_set is not None)
+        from_split = stage == "val" or not own_set
+        theirs = state.get("split_digest")
+        if from_split and theirs is not None and theirs != (ours := split_digest(self.split)):
+            raise ValueError(
+                f"Ensemble member {path} was trained on another split (digest {theirs}) than this {name}'s ({ours}):"
+                " its training images may be in the evaluated set. Use members trained on the same data with the"
+                " same split_seed and fractions."
+            )
+        for key in ("mean", "std"):
+            theirs, mine = state.get(key), getattr(self, key)
+            # Statistics of two splits of one data set differ a little; another normalization differs a lot.
+            if (
+                theirs is not None
+                and mine is not None
+                and not torch.allclose(torch.tensor(theirs), torch.tensor(mine), rtol=0.05, atol=0.01)
+            ):
+                raise ValueError(
+                    f"Ensemble member {path} was trained with normalization {key}={theirs}, but this {name}"
+                    f" normalizes with {key}={mine} (more than 5% apart): the member would see inputs on another"
+                    " scale."
+                )
 
     def _restore_split(self, digest: str, split_file: str | None) -> None:
         """Use the checkpoint's split: from its ``splits.json`` when that file is still there, else recomputed."""

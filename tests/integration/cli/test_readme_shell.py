@@ -25,7 +25,7 @@ import torch
 from tests.helpers.files import read_csv_rows
 from tests.helpers.images import assert_real_png
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PREFIX = Path(sys.prefix)
 README = (ROOT / "README.md").read_text()
 
@@ -107,7 +107,7 @@ def test_make_run_trains_tests_and_draws_then_its_checkpoint_tests_again(tmp_pat
 
 @needs_make_env
 def test_make_test_runs_lint_typecheck_and_pytest():
-    one_file = "tests/unit/test_validation.py"
+    one_file = "tests/unit/_utils/test_validation.py"
     done = _run(["make", "test", f"VENV={PREFIX}"], ROOT, PYTEST_ADDOPTS=f"-n 0 {one_file}")
     steps = [line for line in done.stdout.splitlines() if line.startswith(f"{PREFIX}/bin/")]
     assert [step.split("/bin/", 1)[1] for step in steps] == [

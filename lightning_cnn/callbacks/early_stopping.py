@@ -99,8 +99,9 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         check_choice("mode", mode, MODE_NAMES)
         for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch), ("min_delta", min_delta)):
             check_positive(name, value, allow_zero=True)
-        options = {"min_delta": min_delta, "patience": patience, "verbose": verbose, "mode": mode, "strict": strict}
-        options |= {"check_finite": check_finite, "stopping_threshold": stopping_threshold}
+        # Lightning's own arguments, passed on unchanged
+        options: dict[str, Any] = {"min_delta": min_delta, "patience": patience, "verbose": verbose, "mode": mode}
+        options |= {"strict": strict, "check_finite": check_finite, "stopping_threshold": stopping_threshold}
         options |= {"divergence_threshold": divergence_threshold, "check_on_train_epoch_end": check_on_train_epoch_end}
         super().__init__(monitor=monitor, log_rank_zero_only=log_rank_zero_only, **options)
         self.restore_best_weights = restore_best_weights

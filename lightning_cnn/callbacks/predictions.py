@@ -171,7 +171,12 @@ class PredictionWriter(BasePredictionWriter):
         loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
         dm = getattr(trainer, "datamodule", None)
         dataset = getattr(loaders[0], "dataset", None) if len(loaders) == 1 else None
-        if tracked and dataset is not None and isinstance(dm, HasPredictIds) and dataset in (dm.predict_set, dm.test_set):
+        if (
+            tracked
+            and dataset is not None
+            and isinstance(dm, HasPredictIds)
+            and dataset in (dm.predict_set, dm.test_set)
+        ):
             ids = dm.predict_ids()
             return [ids[i] if i < len(ids) else str(i) for i in keys[:, 1].tolist()]
         if tracked:

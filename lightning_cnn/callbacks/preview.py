@@ -82,8 +82,9 @@ class AugmentationPreview(pl.Callback):
 
     Takes the DataModule's first ``images`` training images (``datamodule.preview_images``, see
     :class:`~lightning_cnn._utils.protocols.HasPreviewImages`) and its ``augmentation``
-    (:class:`~lightning_cnn._utils.protocols.HasAugmentation`), writes ``augment_preview.png`` into the trainer's log folder (rank 0 only) and,
-    with a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, adds it as image ``augment/preview``.
+    (:class:`~lightning_cnn._utils.protocols.HasAugmentation`), writes ``augment_preview.png`` into the
+    trainer's log folder (rank 0 only) and, with a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, adds
+    it as image ``augment/preview``.
 
     Args:
         images: training images to show.

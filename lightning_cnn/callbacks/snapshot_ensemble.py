@@ -96,12 +96,8 @@ class SnapshotEnsemble(Callback):
         if lr_max is not None and lr_min > lr_max:
             raise ValueError(f"Expected lr_min <= lr_max, but got lr_min={lr_min!r} and lr_max={lr_max!r}.")
         check_choice("storage", storage, STORAGE_NAMES)
-        self.cycles = cycles
-        self.lr_max = lr_max
-        self.lr_min = lr_min
-        self.dirpath = dirpath
-        self.storage = storage
-        self.verbose = verbose
+        self.cycles, self.lr_max, self.lr_min = cycles, lr_max, lr_min
+        self.dirpath, self.storage, self.verbose = dirpath, storage, verbose
         self._base_lrs: list[list[float]] = []
         self._total_steps = 0
         self._snapshots: list[dict[str, torch.Tensor]] = []

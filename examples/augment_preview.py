@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from skimage.data import chelsea
 
-from lightning_cnn.data import PRESETS, build_augmentation, save_augmentation_preview
+from lightning_cnn.callbacks import save_augmentation_preview
+from lightning_cnn.data import PRESETS, build_augmentation
 
 
 def main(out: Path) -> None:

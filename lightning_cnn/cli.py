@@ -20,11 +20,10 @@ from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.restore import restoring_weights
-from lightning_cnn.callbacks import FiniteLossGuard, PredictionWriter, RunSummary, TrainingPlots
+from lightning_cnn.callbacks import AugmentationPreview, FiniteLossGuard, PredictionWriter, RunSummary, TrainingPlots
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
-    AugmentationPreview,
     ClassifierDataModule,
     DigitsDataModule,
     ImageFolderDataModule,

@@ -20,6 +20,7 @@ __all__ = [
     "HasClassNames",
     "HasPredictIds",
     "HasPreviewImages",
+    "HasSplit",
 ]
 
 
@@ -66,3 +67,16 @@ class ChecksCheckpointData(Protocol):
     """
 
     def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None: ...
+
+
+@runtime_checkable
+class HasSplit(Protocol):
+    """A DataModule that splits one pool of labelled samples into ``"train"`` / ``"val"`` / ``"test"`` index arrays.
+
+    The run summary prints the sizes of the three parts.
+    """
+
+    @property
+    def split(self) -> Mapping[str, Any]: ...
+
+    def labels(self) -> Any: ...

@@ -5,12 +5,14 @@ from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
 from lightning_cnn.callbacks.guard import FiniteLossGuard, NonFiniteLossError
 from lightning_cnn.callbacks.plots import TrainingPlots
 from lightning_cnn.callbacks.predictions import PredictionWriter
+from lightning_cnn.callbacks.preview import AugmentationPreview, save_augmentation_preview
 from lightning_cnn.callbacks.snapshot import SnapshotBest
 from lightning_cnn.callbacks.snapshot_ensemble import SnapshotEnsemble, cyclic_cosine_lr
 from lightning_cnn.callbacks.summary import RunSummary
 from lightning_cnn.callbacks.tta import TestTimeAugmentation
 
 __all__ = [
+    "AugmentationPreview",
     "EarlyStopping",
     "EnsembleEvaluation",
     "FiniteLossGuard",
@@ -22,4 +24,5 @@ __all__ = [
     "TestTimeAugmentation",
     "TrainingPlots",
     "cyclic_cosine_lr",
+    "save_augmentation_preview",
 ]

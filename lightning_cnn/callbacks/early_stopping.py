@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+import weakref
+from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import early_stopping as _lightning_early_stopping
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
+from lightning_cnn._utils.io import load_checkpoint_file, save_checkpoint_file
 from lightning_cnn._utils.validation import check_choice, check_positive
-from lightning_cnn.callbacks.snapshot import _log_best, _monitored, _validated_weights
+from lightning_cnn.callbacks.best_weights import MODE_NAMES, Mode, log_best, rank_zero_value, validated_weights
 
 __all__ = ["EarlyStopping"]
+
+_Reason = _lightning_early_stopping.EarlyStoppingReason
 
 
 class EarlyStopping(_lightning_early_stopping.EarlyStopping):
@@ -33,8 +39,16 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
       and ``early_stopping/best_score``.
 
     Every rank decides on the value rank 0 logged (broadcast), so all ranks stop at the same epoch and keep
-    the same weights even when the metric is not synced. The state (including the best weights) is saved
-    in checkpoints, so a resumed run decides as an uninterrupted one.
+    the same weights even when the metric is not synced. The state is saved in checkpoints, so a resumed run
+    decides as an uninterrupted one. The best weights are not copied into every checkpoint: the first
+    checkpoint saved after a new best writes them once (rank 0, atomically) to
+    ``early_stopping_best-<monitor>-<mode>.pt`` in the folder of the trainer's ``ModelCheckpoint`` (else the
+    trainer's log folder), and the checkpoint's state holds that file's path and the best epoch and step; a
+    resumed run reads the weights back from it (with several nodes, on a shared file system). A checkpoint
+    saved by a callback outside a Trainer carries the weights in its state, as before.
+
+    Lightning hooks overridden besides the public ones: ``_should_skip_check`` (``start_from_epoch``) and
+    ``_evaluate_stopping_criteria`` (rank 0's value, the best epoch and its weights).
 
     Args:
         monitor: logged metric to watch.
@@ -72,7 +86,7 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         min_delta: float = 0.0,
         patience: int = 3,
         verbose: bool = False,
-        mode: Literal["min", "max"] = "min",
+        mode: Mode = "min",
         strict: bool = True,
         check_finite: bool = True,
         stopping_threshold: float | None = None,
@@ -82,27 +96,22 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         restore_best_weights: bool = True,
         start_from_epoch: int = 0,
     ) -> None:
-        check_choice("mode", mode, tuple(self.mode_dict))
-        check_positive("patience", patience, allow_zero=True)
-        check_positive("start_from_epoch", start_from_epoch, allow_zero=True)
-        check_positive("min_delta", min_delta, allow_zero=True)
-        super().__init__(
-            monitor=monitor,
-            min_delta=min_delta,
-            patience=patience,
-            verbose=verbose,
-            mode=mode,
-            strict=strict,
-            check_finite=check_finite,
-            stopping_threshold=stopping_threshold,
-            divergence_threshold=divergence_threshold,
-            check_on_train_epoch_end=check_on_train_epoch_end,
-            log_rank_zero_only=log_rank_zero_only,
-        )
+        check_choice("mode", mode, MODE_NAMES)
+        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch), ("min_delta", min_delta)):
+            check_positive(name, value, allow_zero=True)
+        # Lightning's own arguments, passed on unchanged
+        options: dict[str, Any] = {"min_delta": min_delta, "patience": patience, "verbose": verbose, "mode": mode}
+        options |= {"strict": strict, "check_finite": check_finite, "stopping_threshold": stopping_threshold}
+        options |= {"divergence_threshold": divergence_threshold, "check_on_train_epoch_end": check_on_train_epoch_end}
+        super().__init__(monitor=monitor, log_rank_zero_only=log_rank_zero_only, **options)
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
         self.best_epoch = -1
+        self._best_step = -1
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._trainer: weakref.ReferenceType[pl.Trainer] | None = None
+        self._run_dir: Path | None = None  # where the weights file goes without a ModelCheckpoint
+        self._written: tuple[str, int, int] | None = None  # (path, epoch, step) of the weights file last written
 
     @property
     def best_weights(self) -> dict[str, torch.Tensor] | None:
@@ -110,29 +119,33 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         return self._best_weights
 
     @override
-    def _run_early_stopping_check(self, trainer: pl.Trainer) -> None:
-        if trainer.current_epoch < self.start_from_epoch or trainer.fast_dev_run:  # type: ignore[attr-defined]
-            return
-        if not self._validate_condition_metric(trainer.callback_metrics):
-            return  # not strict and not logged: Lightning's behaviour (a warning when verbose)
-        current = _monitored(trainer, self.monitor, type(self).__name__)
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":
+            self._trainer = weakref.ref(trainer)
+            self._run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # on every rank (a collective)
+
+    @override
+    def _should_skip_check(self, trainer: pl.Trainer) -> bool:
+        return super()._should_skip_check(trainer) or trainer.current_epoch < self.start_from_epoch
+
+    @override
+    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
+        trainer = self._trainer() if self._trainer is not None else None
+        if trainer is None:  # called outside a Trainer: Lightning's decision alone
+            return super()._evaluate_stopping_criteria(current)
+        current = rank_zero_value(trainer, current)
         improved = bool(self.monitor_op(current - self.min_delta, self.best_score.to(current.device)))
-        should_stop, reason = self._evaluate_stopping_criteria(current)
-        if improved and self.stopping_reason == _lightning_early_stopping.EarlyStoppingReason.STOPPING_THRESHOLD:
+        should_stop, reason = super()._evaluate_stopping_criteria(current)
+        if improved and self.stopping_reason == _Reason.STOPPING_THRESHOLD:
             # The base class stops at the threshold without adopting the value; it is the best all the same.
             self.best_score, self.wait_count = current, 0
-        if self.best_score is current:  # the base class adopted it as the new best
-            self.best_epoch = trainer.current_epoch
+        if self.best_score is current:  # adopted as the new best
+            self.best_epoch, self._best_step = trainer.current_epoch, trainer.global_step
             if self.restore_best_weights:
-                self._best_weights = _validated_weights(trainer, trainer.lightning_module)
-            _log_best(trainer, "early_stopping", self.best_epoch, self.best_score)
-        should_stop = trainer.strategy.reduce_boolean_decision(should_stop, all=False)
-        trainer.should_stop = trainer.should_stop or should_stop
-        if should_stop:
-            self.stopped_epoch = trainer.current_epoch
-            self.stopping_reason_message = reason
-        if reason and self.verbose:
-            self._log_info(trainer, reason, self.log_rank_zero_only)
+                self._best_weights = validated_weights(trainer, trainer.lightning_module)
+            log_best(trainer, "early_stopping", self.best_epoch, self.best_score)
+        return should_stop, reason
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -145,15 +158,51 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
                 f" ({self.monitor}={self.best_score:.4g})."
             )
 
+    def _weights_file(self, trainer: pl.Trainer) -> Path:
+        """Beside the trainer's checkpoints (else in its log folder), one file per monitor and mode."""
+        folder = getattr(trainer.checkpoint_callback, "dirpath", None) or self._run_dir or trainer.default_root_dir
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.monitor}-{self.mode}")
+        return (Path(folder) / f"early_stopping_best-{name}.pt").resolve()
+
+    def _save_best_weights(self) -> dict[str, Any]:
+        """The state that brings the best weights back: their file's path, written here once per best."""
+        trainer = self._trainer() if self._trainer is not None else None
+        if self._best_weights is None:
+            return {}
+        if trainer is None:  # no run folder to write to: the weights travel in the state
+            return {"best_weights": self._best_weights}
+        path = str(self._weights_file(trainer))
+        if self._written != (path, self.best_epoch, self._best_step):
+            if trainer.is_global_zero:  # the ranks hold the same weights (rank 0 decided)
+                file = {"epoch": self.best_epoch, "step": self._best_step, "state_dict": self._best_weights}
+                save_checkpoint_file(file, path)
+            self._written = (path, self.best_epoch, self._best_step)
+        return {"best_weights_path": path, "best_step": self._best_step}
+
+    def _load_best_weights(self, state_dict: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+        if "best_weights" in state_dict:  # saved outside a Trainer (or by an earlier version)
+            return state_dict["best_weights"]
+        path = state_dict.get("best_weights_path")
+        if not path or not self.restore_best_weights:
+            return None
+        saved = load_checkpoint_file(path) if Path(path).is_file() else None
+        if saved is not None and (saved["epoch"], saved["step"]) == (self.best_epoch, self._best_step):
+            self._written = (path, self.best_epoch, self._best_step)
+            return saved["state_dict"]
+        found = "is missing" if saved is None else f"holds epoch {saved['epoch']} (step {saved['step']})"
+        rank_zero_warn(
+            f"EarlyStopping: the best weights of the resumed run (epoch {self.best_epoch}, step {self._best_step}),"
+            f" {path}, {found}, so they cannot be restored unless a better epoch comes."
+        )
+        return None
+
     @override
     def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["best_epoch"] = self.best_epoch
-        state["best_weights"] = self._best_weights
-        return state
+        return {**super().state_dict(), "best_epoch": self.best_epoch, **self._save_best_weights()}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.best_epoch = state_dict.get("best_epoch", -1)
-        self._best_weights = state_dict.get("best_weights")
+        self._best_step = state_dict.get("best_step", -1)
+        self._best_weights = self._load_best_weights(state_dict)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_cnn._utils.distributed import gather, gather_uneven
+from lightning_cnn._utils.io import atomic_open
+from lightning_cnn._utils.protocols import HasClassNames, HasPredictIds
 
 __all__ = ["PredictionWriter"]
 
@@ -170,9 +171,13 @@ class PredictionWriter(BasePredictionWriter):
         loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
         dm = getattr(trainer, "datamodule", None)
         dataset = getattr(loaders[0], "dataset", None) if len(loaders) == 1 else None
-        ours = dataset is not None and dataset in (getattr(dm, "predict_set", None), getattr(dm, "test_set", None))
-        if tracked and ours and callable(getattr(dm, "predict_ids", None)):
-            ids = dm.predict_ids()  # type: ignore[union-attr]
+        if (
+            tracked
+            and dataset is not None
+            and isinstance(dm, HasPredictIds)
+            and dataset in (dm.predict_set, dm.test_set)
+        ):
+            ids = dm.predict_ids()
             return [ids[i] if i < len(ids) else str(i) for i in keys[:, 1].tolist()]
         if tracked:
             return [str(i) for i in keys[:, 1].tolist()]
@@ -183,16 +188,15 @@ class PredictionWriter(BasePredictionWriter):
     ) -> Path:
         k = probs.shape[1]
         dm = getattr(trainer, "datamodule", None)
-        names = [str(n) for n in (self.class_names or getattr(dm, "class_names", None) or range(k))]
+        known = dm.class_names if isinstance(dm, HasClassNames) else None
+        names = [str(n) for n in (self.class_names or known or range(k))]
         if len(names) != k:
             raise ValueError(f"PredictionWriter has {len(names)} class names for {k} predicted classes.")
         ids = self._sample_ids(trainer, keys, tracked)
         several = len(set(keys[:, 0].tolist())) > 1
         path = self.path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         confidence, predicted = probs.max(-1)
-        with open(tmp, "w", newline="") as file:
+        with atomic_open(path, "w", newline="") as file:
             writer = csv.writer(file)
             header = ["dataloader"] * several + ["id", "label", "predicted", "confidence"]
             writer.writerow(header + ([f"p_{n}" for n in names] if self.probabilities else []))
@@ -203,7 +207,6 @@ class PredictionWriter(BasePredictionWriter):
                 if self.probabilities:
                     cells += [f"{p:.6f}" for p in probs[row].tolist()]
                 writer.writerow(cells)
-        os.replace(tmp, path)
         return path
 
 

@@ -2,97 +2,95 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, WeightAveraging
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_cnn._utils.validation import check_choice
+from lightning_cnn.callbacks.best_weights import (
+    MODE_NAMES,
+    STORAGE_NAMES,
+    Mode,
+    Storage,
+    checks_on_train_epoch_end,
+    default_dir,
+    is_fitting,
+    load_weights,
+    log_best,
+    monitored_value,
+    save_checkpoint_atomically,
+    validated_weights,
+)
 
-__all__ = ["SnapshotBest", "Storage"]
-
-Storage = Literal["cpu", "disk"]
-_MODES = ("min", "max")
-_STORAGES = ("cpu", "disk")
-
-
-# ---------------------------------------------------------------- helpers shared by the callbacks of this package
-def _is_fitting(trainer: pl.Trainer) -> bool:
-    return bool(trainer.state.fn == "fit" and not trainer.sanity_checking)
-
-
-def _checks_on_train_epoch_end(trainer: pl.Trainer, option: bool | None) -> bool:
-    """Lightning's rule: decide at train-epoch end when validation runs exactly once per epoch."""
-    if option is not None:
-        return option
-    return bool(trainer.val_check_interval == 1.0 and trainer.check_val_every_n_epoch == 1)
+__all__ = ["BestCheckpoint", "SnapshotBest"]
 
 
-def _monitored(trainer: pl.Trainer, monitor: str, owner: str) -> torch.Tensor:
-    """The monitored value as rank 0 sees it (so every rank decides alike); an error lists what was logged."""
-    logs = trainer.callback_metrics
-    if monitor not in logs:
-        logged = ", ".join(f"'{key}'" for key in sorted(logs)) or "(nothing)"
-        raise RuntimeError(
-            f"{owner} monitors '{monitor}', but it was not logged. Logged keys: {logged}."
-            f" Pass one of them as monitor=, or log '{monitor}' in validation_step."
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` keeping one file (top 1, no version suffix), written atomically, on demand.
+
+    The file side of :class:`SnapshotBest`: it keeps the bookkeeping of ``ModelCheckpoint``
+    (``best_model_path``, ``best_model_score``, ``best_k_models``, the file name from ``dirpath`` and
+    ``filename``, the removal of a replaced file) but decides nothing: :meth:`save_best` writes the checkpoint
+    of a value its owner found better. Not meant to be listed in ``trainer.callbacks`` itself.
+
+    Lightning internals used (the protected extension points of ``ModelCheckpoint``): ``_monitor_candidates``,
+    ``_update_best_and_save``, and ``_save_checkpoint``, overridden to write through a temporary file.
+
+    Args:
+        monitor: the logged metric the file is the best of.
+        mode: ``"min"`` or ``"max"``.
+        dirpath: folder of the file (``None`` until the owner sets it in ``setup``).
+        filename: file name without ``.ckpt`` (``ModelCheckpoint``'s templates such as ``{epoch}`` apply).
+
+    Example:
+        >>> core = BestCheckpoint(monitor="val/acc", mode="max", dirpath="runs/snapshots", filename="best")
+        >>> core.save_top_k, core.best_model_path
+        (1, '')
+    """
+
+    def __init__(self, monitor: str, mode: Mode, dirpath: str | None, filename: str) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            monitor=monitor,
+            mode=mode,
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
         )
-    value = float(logs[monitor].detach().float().squeeze().cpu())
-    return torch.tensor(trainer.strategy.broadcast(value, src=0))
+
+    def candidates(self, trainer: pl.Trainer, current: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The metrics the file name is formatted with, the monitored one replaced by ``current``."""
+        metrics = self._monitor_candidates(trainer)
+        metrics[str(self.monitor)] = current
+        return metrics
+
+    def path_for(self, trainer: pl.Trainer, current: torch.Tensor) -> str:
+        """The absolute path :meth:`save_best` will write for ``current``."""
+        return str(Path(self.format_checkpoint_name(self.candidates(trainer, current))).resolve())
+
+    def save_best(self, trainer: pl.Trainer, current: torch.Tensor) -> None:
+        """Record ``current`` as the best value and write its checkpoint (call it on every rank)."""
+        self._update_best_and_save(current, trainer, self.candidates(trainer, current))
+
+    def remember(self, path: str, score: torch.Tensor | None) -> None:
+        """Take ``path`` (``""``: none) with ``score`` as the best file, e.g. after a resume."""
+        self.best_model_path, self.best_model_score = path, score if path else None
+        self.best_k_models = {path: score} if path and score is not None else {}
+        self.kth_best_model_path = path if self.best_k_models else ""
+        if self.best_k_models:
+            self.kth_value = self.best_k_models[path]
+
+    @override
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        save_checkpoint_atomically(trainer, Path(filepath))
 
 
-def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
-
-
-def _validated_weights(trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, torch.Tensor]:
-    """A CPU copy of the weights that validation scored.
-
-    Under :class:`~lightning.pytorch.callbacks.WeightAveraging` (SWA, EMA) validation runs the averaged
-    weights, so those are the ones copied.
-    """
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        average = getattr(callback, "_average_model", None) if isinstance(callback, WeightAveraging) else None
-        if average is not None:
-            return _cpu_copy(average.module.state_dict())
-    return _cpu_copy(pl_module.state_dict())
-
-
-def _save_atomically(trainer: pl.Trainer, path: Path) -> None:
-    """Write a full Lightning checkpoint to ``path``: a temporary file in the same folder, then ``os.replace``.
-
-    Call it on every rank (Lightning saves on rank 0 and waits for all).
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    if trainer.is_global_zero:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
-    trainer.strategy.barrier("lightning_cnn.save_atomically")
-
-
-def _load_weights(path: str) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-
-
-def _default_dir(trainer: pl.Trainer, dirpath: str | None) -> Path:
-    return Path(dirpath) if dirpath is not None else Path(trainer.log_dir or trainer.default_root_dir) / "snapshots"
-
-
-def _log_best(trainer: pl.Trainer, prefix: str, best_epoch: int, best_score: torch.Tensor) -> None:
-    if trainer.is_global_zero:
-        metrics = {f"{prefix}/best_epoch": float(best_epoch), f"{prefix}/best_score": float(best_score)}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
-
-
-# ---------------------------------------------------------------- the callback
 class SnapshotBest(Callback):
     """Keep the weights of the best validation epoch and load them into the module when ``fit`` ends.
 
@@ -103,6 +101,12 @@ class SnapshotBest(Callback):
     --ckpt_path`` and ``torch.load(weights_only=True)`` read it. When ``fit`` ends (in ``teardown``, after
     every callback's ``on_train_end``) the best weights are loaded into the module, so ``trainer.test(model)``
     right after ``fit`` tests the best snapshot.
+
+    The file is kept by :attr:`checkpoint`, a :class:`BestCheckpoint` (Lightning's
+    :class:`~lightning.pytorch.callbacks.ModelCheckpoint` with one file, written atomically), driven by this
+    callback rather than listed in ``trainer.callbacks``: so ``SnapshotBest`` also works in a Trainer built with
+    ``enable_checkpointing=False`` (which refuses every ``ModelCheckpoint``), and a Trainer's own
+    ``ModelCheckpoint`` (``last.ckpt``, top-k) keeps its place as ``trainer.checkpoint_callback``.
 
     Used with :class:`~lightning.pytorch.callbacks.WeightAveraging` (SWA, EMA): validation scores the averaged
     weights, so the snapshot holds the averaged weights of the best epoch, and they replace the final average
@@ -125,6 +129,7 @@ class SnapshotBest(Callback):
         verbose: print a line when the best weights are restored.
 
     Attributes:
+        checkpoint: the :class:`BestCheckpoint` that writes and keeps the file.
         best_score: best monitored value (``inf`` or ``-inf`` before the first validation).
         best_epoch: epoch (0-based) of the best value, ``-1`` before the first.
         best_model_path: path of ``best.ckpt`` once written, else ``""``.
@@ -144,7 +149,7 @@ class SnapshotBest(Callback):
     def __init__(
         self,
         monitor: str = "val/loss",
-        mode: Literal["min", "max"] = "min",
+        mode: Mode = "min",
         dirpath: str | None = None,
         filename: str = "best",
         storage: Storage = "cpu",
@@ -152,26 +157,25 @@ class SnapshotBest(Callback):
         verbose: bool = False,
     ) -> None:
         super().__init__()
-        check_choice("mode", mode, _MODES)
-        check_choice("storage", storage, _STORAGES)
-        self.monitor = monitor
-        self.mode = mode
-        self.dirpath = dirpath
-        self.filename = filename
-        self.storage = storage
-        self.verbose = verbose
+        check_choice("mode", mode, MODE_NAMES)
+        check_choice("storage", storage, STORAGE_NAMES)
+        self.monitor, self.mode, self.dirpath, self.filename = monitor, mode, dirpath, filename
+        self.storage, self.verbose = storage, verbose
+        self.checkpoint = BestCheckpoint(monitor, mode, dirpath, filename)
         self._check_on_train_epoch_end = check_on_train_epoch_end
-        self.best_score = torch.tensor(torch.inf if mode == "min" else -torch.inf)
+        self.best_score = self._worst()
         self.best_epoch = -1
         self.best_model_path = ""
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._verify_best_file = False  # after a resume: is best.ckpt still there? (decided in on_train_start)
-        self._dir: Path | None = None
 
     @property
     @override
     def state_key(self) -> str:
         return self._generate_state_key(monitor=self.monitor, mode=self.mode)
+
+    def _worst(self) -> torch.Tensor:
+        return torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
 
     def _improves(self, current: torch.Tensor) -> bool:
         if not torch.isfinite(current):
@@ -181,31 +185,30 @@ class SnapshotBest(Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
-            self._check_on_train_epoch_end = _checks_on_train_epoch_end(trainer, self._check_on_train_epoch_end)
-            self._dir = _default_dir(trainer, self.dirpath)
+            self._check_on_train_epoch_end = checks_on_train_epoch_end(trainer, self._check_on_train_epoch_end)
+            # absolute: a run resumed from another folder finds the file
+            self.checkpoint.dirpath = str(default_dir(trainer, self.dirpath).resolve())
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._check_on_train_epoch_end and _is_fitting(trainer):
+        if self._check_on_train_epoch_end and is_fitting(trainer):
             self._check(trainer, pl_module)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._check_on_train_epoch_end and _is_fitting(trainer):
+        if not self._check_on_train_epoch_end and is_fitting(trainer):
             self._check(trainer, pl_module)
 
     def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        current = _monitored(trainer, self.monitor, type(self).__name__)
+        current = monitored_value(trainer, self.monitor, type(self).__name__)
         if not self._improves(current):
             return
-        self.best_score = current
-        self.best_epoch = trainer.current_epoch
-        assert self._dir is not None  # set in setup
-        path = self._dir / f"{self.filename}.ckpt"
-        self.best_model_path = str(path.resolve())  # absolute: a run resumed from another folder finds it
-        self._best_weights = _validated_weights(trainer, pl_module) if self.storage == "cpu" else None
-        _save_atomically(trainer, path)
-        _log_best(trainer, "snapshot_best", self.best_epoch, self.best_score)
+        # The state first: the checkpoint written next holds this callback's state too.
+        self.best_score, self.best_epoch = current, trainer.current_epoch
+        self.best_model_path = self.checkpoint.path_for(trainer, current)
+        self._best_weights = validated_weights(trainer, pl_module) if self.storage == "cpu" else None
+        self.checkpoint.save_best(trainer, current)
+        log_best(trainer, "snapshot_best", self.best_epoch, self.best_score)
 
     @property
     def best_weights(self) -> dict[str, torch.Tensor] | None:
@@ -213,7 +216,7 @@ class SnapshotBest(Callback):
         if self._best_weights is not None:
             return self._best_weights
         if self.best_model_path and Path(self.best_model_path).is_file():
-            return _load_weights(self.best_model_path)
+            return load_weights(self.best_model_path)
         return None
 
     @override
@@ -238,12 +241,13 @@ class SnapshotBest(Callback):
         self.best_score = state_dict["best_score"]
         self.best_epoch = state_dict["best_epoch"]
         self.best_model_path = state_dict["best_model_path"]
+        self.checkpoint.remember(self.best_model_path, self.best_score)
         # The weights live in best.ckpt; read them from there (once) if this run keeps them in memory. Whether the
         # file is gone is decided in on_train_start, on rank 0 for every rank (the ranks must decide alike).
         self._best_weights = None
         self._verify_best_file = bool(self.best_model_path)
         if self.storage == "cpu" and self.best_model_path and Path(self.best_model_path).is_file():
-            self._best_weights = _load_weights(self.best_model_path)
+            self._best_weights = load_weights(self.best_model_path)
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -258,5 +262,5 @@ class SnapshotBest(Callback):
             f" {self.best_epoch}, {self.monitor}={float(self.best_score):.4g}), is missing, so its weights cannot"
             " be restored. The best epoch is chosen again from the epochs run from here on."
         )
-        self.best_score = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
-        self.best_epoch, self.best_model_path, self._best_weights = -1, "", None
+        self.best_score, self.best_epoch, self.best_model_path, self._best_weights = self._worst(), -1, "", None
+        self.checkpoint.remember("", None)

@@ -13,13 +13,13 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_cnn._utils.validation import check_choice, check_positive
-from lightning_cnn.callbacks.snapshot import (
-    _STORAGES,
+from lightning_cnn.callbacks.best_weights import (
+    STORAGE_NAMES,
     Storage,
-    _cpu_copy,
-    _default_dir,
-    _load_weights,
-    _save_atomically,
+    cpu_copy,
+    default_dir,
+    load_weights,
+    save_checkpoint_atomically,
 )
 
 __all__ = ["SnapshotEnsemble", "cyclic_cosine_lr"]
@@ -95,13 +95,9 @@ class SnapshotEnsemble(Callback):
         check_positive("lr_min", lr_min, allow_zero=True)
         if lr_max is not None and lr_min > lr_max:
             raise ValueError(f"Expected lr_min <= lr_max, but got lr_min={lr_min!r} and lr_max={lr_max!r}.")
-        check_choice("storage", storage, _STORAGES)
-        self.cycles = cycles
-        self.lr_max = lr_max
-        self.lr_min = lr_min
-        self.dirpath = dirpath
-        self.storage = storage
-        self.verbose = verbose
+        check_choice("storage", storage, STORAGE_NAMES)
+        self.cycles, self.lr_max, self.lr_min = cycles, lr_max, lr_min
+        self.dirpath, self.storage, self.verbose = dirpath, storage, verbose
         self._base_lrs: list[list[float]] = []
         self._total_steps = 0
         self._snapshots: list[dict[str, torch.Tensor]] = []
@@ -119,7 +115,7 @@ class SnapshotEnsemble(Callback):
         """The snapshots taken so far, oldest first, as CPU ``state_dict`` s (read from the files on ``"disk"``)."""
         if len(self._snapshots) == self._taken:
             return list(self._snapshots)
-        return [_load_weights(path) for path in self._paths]
+        return [load_weights(path) for path in self._paths]
 
     @property
     def snapshot_paths(self) -> list[str]:
@@ -136,7 +132,7 @@ class SnapshotEnsemble(Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit" and self._writes_files():
-            self._dir = _default_dir(trainer, self.dirpath)
+            self._dir = default_dir(trainer, self.dirpath)
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -170,13 +166,13 @@ class SnapshotEnsemble(Callback):
         if self._taken >= self.cycles or trainer.global_step < self._boundary(self._taken):
             return
         if self.storage == "cpu":
-            self._snapshots.append(_cpu_copy(pl_module.state_dict()))
+            self._snapshots.append(cpu_copy(pl_module.state_dict()))
         index = self._taken
         self._taken += 1
         if self._dir is not None:
             path = self._dir / f"snapshot_{index}.ckpt"
             self._paths.append(str(path))
-            _save_atomically(trainer, path)
+            save_checkpoint_atomically(trainer, path)
         if self.verbose:
             rank_zero_info(f"SnapshotEnsemble: snapshot {index} taken after step {trainer.global_step}.")
 
@@ -199,4 +195,4 @@ class SnapshotEnsemble(Callback):
         self._paths = list(state_dict["paths"])
         self._snapshots = list(state_dict["snapshots"])
         if self.storage == "cpu" and not self._snapshots and self._paths:
-            self._snapshots = [_load_weights(path) for path in self._paths]
+            self._snapshots = [load_weights(path) for path in self._paths]

@@ -9,10 +9,13 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from lightning_cnn._utils.protocols import HasSplit
+
 __all__ = ["RunSummary", "describe_run"]
 
 
 def _get(obj: Any, *names: str) -> Any:
+    """The first of ``names`` that ``obj`` has as an attribute or a hyperparameter (``obj.hparams``), else ``None``."""
     for name in names:
         value = getattr(obj, name, None)
         if value is None and isinstance(getattr(obj, "hparams", None), Mapping):
@@ -26,13 +29,15 @@ def describe_run(trainer: pl.Trainer, module: pl.LightningModule) -> list[tuple[
     """The facts to identify in any training code, as ``(what, value)`` rows.
 
     Input and output structure, train / val / test sizes, loss, optimizer and learning rate, epochs, batch size,
-    dropout, augmentation and normalization. Values a module or DataModule does not expose read ``-``.
+    dropout, augmentation and normalization. The sizes come from a DataModule with a split
+    (:class:`~lightning_cnn._utils.protocols.HasSplit`); the other values from the module's and the DataModule's
+    attributes or hyperparameters of those names. Values a module or DataModule does not expose read ``-``.
     """
     dm = getattr(trainer, "datamodule", None)
     channels = _get(dm, "in_channels")
     size = _get(dm, "image_size")
     classes = _get(dm, "num_classes") or _get(module, "num_classes")
-    split = getattr(dm, "split", None) if dm is not None and hasattr(dm, "labels") else None
+    split = dm.split if isinstance(dm, HasSplit) else None
     sizes = "-"
     if isinstance(split, Mapping):
         sizes = " / ".join(str(len(split.get(k, ()))) for k in ("train", "val", "test"))

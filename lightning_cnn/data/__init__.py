@@ -9,7 +9,6 @@ from lightning_cnn.data.augment import (
     resolve_augment_on,
 )
 from lightning_cnn.data.datamodule import ClassifierDataModule
-from lightning_cnn.data.preview import AugmentationPreview, save_augmentation_preview
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler
 from lightning_cnn.data.sources import (
@@ -24,7 +23,6 @@ from lightning_cnn.data.splits import stratified_split
 __all__ = [
     "AUGMENTATIONS",
     "ArrayDataModule",
-    "AugmentationPreview",
     "BadImageError",
     "BatchAugmentation",
     "BatchTransform",
@@ -38,6 +36,5 @@ __all__ = [
     "TorchvisionDataModule",
     "build_augmentation",
     "resolve_augment_on",
-    "save_augmentation_preview",
     "stratified_split",
 ]

@@ -111,7 +111,7 @@ def test_plots_go_to_tensorboard_when_that_logger_is_used(fast_trainer, tmp_path
 
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from lightning_cnn.data import AugmentationPreview
+    from lightning_cnn.callbacks import AugmentationPreview
 
     pl.seed_everything(0)
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb")

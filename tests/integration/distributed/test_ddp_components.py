@@ -18,8 +18,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from lightning_cnn import DigitsDataModule, SimpleCNN, TransferClassifier
-from lightning_cnn.callbacks import FiniteLossGuard, RunSummary, SnapshotEnsemble, TrainingPlots
-from lightning_cnn.data import AugmentationPreview
+from lightning_cnn.callbacks import AugmentationPreview, FiniteLossGuard, RunSummary, SnapshotEnsemble, TrainingPlots
 from lightning_cnn.data.datamodule import split_digest
 from tests.helpers.ddp import free_port, join_as_torchrun_rank
 

@@ -7,27 +7,31 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 from typing_extensions import override
 
-from lightning_cnn.data.augment import BatchAugmentation
+from lightning_cnn._utils.protocols import HasAugmentation, HasPreviewImages
 
 __all__ = ["AugmentationPreview", "augmentation_grid", "save_augmentation_preview"]
 
 
 def augmentation_grid(
-    images: torch.Tensor, augmentation: BatchAugmentation | None, versions: int = 8, seed: int = 0
+    images: torch.Tensor, augmentation: nn.Module | None, versions: int = 8, seed: int = 0
 ) -> torch.Tensor:
     """A grid image ``[C, H', W']``: one row per image, the original first, then ``versions`` augmented copies.
 
     Args:
         images: a few images ``[N, C, H, W]`` in ``[0, 1]``.
-        augmentation: the augmentation to show (``None``: the originals repeated).
+        augmentation: the augmentation to show, a module called as ``augmentation(images, generator=...)``
+            (``None``: the originals repeated).
         versions: augmented copies of each image.
         seed: seed of the augmentation's random draws.
 
     Example:
-        >>> from lightning_cnn.data.augment import build_augmentation
-        >>> augmentation_grid(torch.rand(2, 3, 16, 16), build_augmentation("light"), versions=3).shape
+        >>> class Flip(nn.Module):
+        ...     def forward(self, images, generator=None):
+        ...         return images.flip(-1)
+        >>> augmentation_grid(torch.rand(2, 3, 16, 16), Flip(), versions=3).shape
         torch.Size([3, 38, 74])
     """
     from torchvision.utils import make_grid
@@ -45,7 +49,7 @@ def augmentation_grid(
 
 def save_augmentation_preview(
     images: torch.Tensor,
-    augmentation: BatchAugmentation | None,
+    augmentation: nn.Module | None,
     path: str | Path,
     versions: int = 8,
     seed: int = 0,
@@ -76,9 +80,11 @@ def save_augmentation_preview(
 class AugmentationPreview(pl.Callback):
     """At fit start, write a PNG grid of augmented training images and log it to TensorBoard when used.
 
-    Takes the DataModule's first ``images`` training images (``datamodule.preview_images``) and its
-    ``augmentation``, writes ``augment_preview.png`` into the trainer's log folder (rank 0 only) and,
-    with a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, adds it as image ``augment/preview``.
+    Takes the DataModule's first ``images`` training images (``datamodule.preview_images``, see
+    :class:`~lightning_cnn._utils.protocols.HasPreviewImages`) and its ``augmentation``
+    (:class:`~lightning_cnn._utils.protocols.HasAugmentation`), writes ``augment_preview.png`` into the
+    trainer's log folder (rank 0 only) and, with a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, adds
+    it as image ``augment/preview``.
 
     Args:
         images: training images to show.
@@ -99,8 +105,8 @@ class AugmentationPreview(pl.Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        dm: Any = trainer.datamodule  # type: ignore[attr-defined]
-        if dm is None or not hasattr(dm, "preview_images"):
+        dm = trainer.datamodule  # type: ignore[attr-defined]
+        if not isinstance(dm, HasPreviewImages):
             raise ValueError(
                 "AugmentationPreview needs a DataModule with preview_images() and augmentation"
                 f" (a ClassifierDataModule), but the trainer has {type(dm).__name__ if dm is not None else 'none'}."
@@ -109,7 +115,7 @@ class AugmentationPreview(pl.Callback):
         if not trainer.is_global_zero:
             return
         images = dm.preview_images(self.images)
-        augmentation = getattr(dm, "augmentation", None)
+        augmentation = dm.augmentation if isinstance(dm, HasAugmentation) else None
         self.path = save_augmentation_preview(
             images, augmentation, log_dir / self.filename, self.versions, self.seed, self.scale
         )

@@ -334,7 +334,7 @@ def test_snapshot_ensemble_on_digits_beats_its_mean_member(tmp_path):
 # ---------------------------------------------------------------- command line
 QUICK = ["--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "early_stopping_snapshot.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "early_stopping_snapshot.yaml"
 
 
 def test_cli_early_stopping_by_class_path(in_tmp):

@@ -20,7 +20,14 @@ from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.restore import restoring_weights
-from lightning_cnn.callbacks import AugmentationPreview, FiniteLossGuard, PredictionWriter, RunSummary, TrainingPlots
+from lightning_cnn.callbacks import (
+    AugmentationPreview,
+    FiniteLossGuard,
+    PredictionWriter,
+    RunSummary,
+    SnapshotBest,
+    TrainingPlots,
+)
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
@@ -149,6 +156,12 @@ class CNNCli(LightningCLI):
         if config.get("enable_checkpointing") is False:  # then Lightning refuses any ModelCheckpoint
             extra = [c for c in extra if not isinstance(c, ModelCheckpoint)]
         given = config.get("callbacks") or []
+        if any(isinstance(c, ModelCheckpoint) for c in given):  # the user's own checkpointing replaces ours
+            extra = [c for c in extra if not isinstance(c, ModelCheckpoint)]
+        elif any(isinstance(c, SnapshotBest) for c in given):  # it writes the best checkpoint: ours keeps last.ckpt
+            for c in extra:
+                if isinstance(c, ModelCheckpoint):
+                    c.save_top_k = 0
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
             extra.append(RichProgressBar())
         plugins = config.get("plugins") or []
@@ -281,7 +294,8 @@ class CNNCli(LightningCLI):
     def after_fit(self) -> None:
         trainer = self.trainer
         seconds = time.perf_counter() - getattr(self, "_fit_started", time.perf_counter())
-        ckpt = trainer.checkpoint_callback
+        snapshot = next((c for c in trainer.callbacks if isinstance(c, SnapshotBest)), None)  # type: ignore[attr-defined]
+        ckpt = snapshot if snapshot is not None else trainer.checkpoint_callback
         best = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
         if self.config["fit"].get("test_after_fit"):
             assert isinstance(self.model, LightningModule) and isinstance(self.datamodule, LightningDataModule)

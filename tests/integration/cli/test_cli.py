@@ -112,3 +112,17 @@ def test_resume_last_from_a_checkpoint_folder_of_its_own(in_tmp):
     assert resumed.trainer.global_step == 6  # continued from step 3, not from scratch
     with pytest.raises(FileNotFoundError, match="--ckpt_path last: no last.ckpt in --checkpoint.dirpath other"):
         run_cli("fit", "--checkpoint.dirpath", "other", "--ckpt_path", "last", *QUICK, *QUIET)
+
+
+def test_the_snapshot_example_writes_one_best_checkpoint_beside_last(in_tmp, capsys):
+    example = Path(__file__).resolve().parents[3] / "examples" / "early_stopping_snapshot.yaml"
+    cli = run_cli("fit", "-c", str(example), "--test_after_fit", "true", *QUICK, *QUIET)
+    run = in_tmp / "runs" / "lightning_cnn" / "version_0"
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*.ckpt")) == [
+        "checkpoints/last.ckpt",
+        "snapshots/best.ckpt",
+    ]
+    assert f"Best checkpoint: {run / 'snapshots' / 'best.ckpt'}" in capsys.readouterr().out
+    assert cli.test_results and "test/acc" in cli.test_results[0]
+    resumed = run_cli("fit", "-c", str(example), "--ckpt_path", "last", "--trainer.max_epochs", "2", *QUICK[2:], *QUIET)
+    assert resumed.trainer.global_step == 6  # last.ckpt is still written, so the run resumes

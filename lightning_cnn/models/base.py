@@ -195,6 +195,7 @@ class ClassifierModule(pl.LightningModule):
             return bool(flag)
         if self.hparams.get("optimizer") == "lbfgs":
             return False
+        # Private: `self.trainer` raises without a Trainer, and Lightning has no public "is one attached" check.
         trainer = self._trainer
         return trainer is not None and type(trainer.accelerator).__name__ == "CPUAccelerator"
 
@@ -297,7 +298,7 @@ class ClassifierModule(pl.LightningModule):
         return {"train_loss": self.train_loss, "train_acc": self.train_acc}
 
     def _mid_epoch(self) -> bool:
-        trainer = self._trainer
+        trainer = self._trainer  # private, as in uses_channels_last: None without a Trainer
         # During fit, in the training loop or in a validation run inside the epoch (val_check_interval < 1).
         if trainer is None or trainer.state.fn != "fit" or trainer.sanity_checking:
             return False
@@ -316,6 +317,7 @@ class ClassifierModule(pl.LightningModule):
         trainer = self.trainer
         states: dict[str, dict[str, torch.Tensor]] = {}
         for name, metric in self._train_metrics().items():
+            # Private: torchmetrics keeps each state's reduction only in `_reductions` (no public accessor).
             if not all(getattr(fx, "__name__", "") == "dim_zero_sum" for fx in metric._reductions.values()):
                 continue  # only sums can be added over ranks and continued
             state = {}
@@ -339,6 +341,7 @@ class ClassifierModule(pl.LightningModule):
         # A scheduler sized by trainer.estimated_stepping_batches makes Lightning build the training loader before
         # the checkpoint is restored, and then it never hands the loader its saved place in the epoch: hand it now,
         # before the first batch is drawn (without a saved place this does nothing).
+        # Private: Lightning has no public hook that hands a loader built this early its saved place.
         trainer.fit_loop._load_combined_loader_states()
         saved, self._resumed_metric_states = self._resumed_metric_states, None
         # Only when this fit resumes at the very step the sums were saved at (not a new fit from loaded weights).
@@ -353,6 +356,8 @@ class ClassifierModule(pl.LightningModule):
                 continue
             for key, value in state.items():
                 setattr(metric, key, value.to(device=self.device, dtype=getattr(metric, key).dtype))
+            # Private: state set by hand must count as updated and drop a cached result; torchmetrics offers only
+            # merge_state, which adds to the state and refuses metrics with full_state_update.
             metric._update_count = max(metric._update_count, 1)
             metric._computed = None
 

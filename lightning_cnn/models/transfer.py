@@ -66,6 +66,8 @@ class TransferClassifier(ClassifierModule):
         >>> model = TransferClassifier(num_classes=3, backbone="resnet10t", in_channels=1, finetune="linear")
         >>> model(torch.zeros(2, 1, 32, 32)).shape
         torch.Size([2, 3])
+        >>> model.frozen_backbone
+        True
     """
 
     def __init__(
@@ -209,6 +211,7 @@ class TransferClassifier(ClassifierModule):
         frozen = self._frozen_params()
         for module in self.backbone.modules():
             own = list(module.parameters(recurse=False))
+            # Private: torch's one base class of every BatchNorm (1d/2d/3d, Sync, Lazy, timm's subclasses).
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and own:
                 module.train(self.training and not all(id(p) in frozen for p in own))
 

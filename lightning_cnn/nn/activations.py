@@ -11,23 +11,12 @@ from lightning_cnn._utils.validation import check_choice, check_registry
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "ActivationName", "create_activation"]
 
+# fmt: off
 ActivationName = Literal[
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "celu",
-    "gelu",
-    "silu",
-    "mish",
-    "hardswish",
-    "softplus",
-    "tanh",
-    "sigmoid",
-    "prelu",
-    "identity",
+    "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu",
+    "mish", "hardswish", "softplus", "tanh", "sigmoid", "prelu", "identity",
 ]
+# fmt: on
 ACTIVATION_NAMES: tuple[str, ...] = get_args(ActivationName)
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

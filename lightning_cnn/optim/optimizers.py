@@ -32,23 +32,12 @@ from lightning_cnn.optim.param_groups import output_layer, param_groups
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "OPTIMIZER_NAMES", "OptimizerName", "build_optimizer"]
 
+# fmt: off
 OptimizerName = Literal[
-    "adadelta",
-    "adafactor",
-    "adagrad",
-    "adam",
-    "adamw",
-    "sparse_adam",
-    "adamax",
-    "asgd",
-    "lbfgs",
-    "muon",
-    "nadam",
-    "radam",
-    "rmsprop",
-    "rprop",
-    "sgd",
+    "adadelta", "adafactor", "adagrad", "adam", "adamw", "sparse_adam", "adamax", "asgd",
+    "lbfgs", "muon", "nadam", "radam", "rmsprop", "rprop", "sgd",
 ]
+# fmt: on
 OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -68,6 +68,7 @@ class WarmupReduceLROnPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
         factor = self.start_factor + (1.0 - self.start_factor) * self.warmup_done / self.warmup_epochs
         for group, target in zip(self.optimizer.param_groups, self.target_lrs, strict=True):
             group["lr"] = target * factor
+        # Private: what torch's get_last_lr() returns, so the warm-up's rates are reported (no public setter).
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
 
     def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]

@@ -8,6 +8,7 @@ from lightning_cnn.data import *  # noqa: F403
 from lightning_cnn.losses import build_loss  # noqa: F401
 from lightning_cnn.models import *  # noqa: F403
 from lightning_cnn.optim import build_optimizer, build_scheduler  # noqa: F401
+from lightning_cnn.recipes import stage_sweep  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,7 @@ __all__ = sorted(
         "build_optimizer",
         "build_scheduler",
         "functional",
+        "stage_sweep",
         *callbacks.__all__,
         *data.__all__,
         *models.__all__,

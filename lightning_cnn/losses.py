@@ -9,53 +9,21 @@ probabilities with the one-hot (or soft) target.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability, check_weights
 
-__all__ = ["LOSSES", "ClassificationLoss", "LossMixture", "build_loss", "to_probabilities"]
+__all__ = ["LOSSES", "LOSS_NAMES", "ClassificationLoss", "LossMixture", "LossName", "build_loss", "to_probabilities"]
 
-LOSSES = (
-    "cross_entropy",
-    "weighted_cross_entropy",
-    "sigmoid_cross_entropy",
-    "kl_div",
-    "pseudo_huber",
-    "l1",
-    "mse",
-)
-
-
-def _check_weights(
-    argument: str, value: float | Sequence[float] | None, num_classes: int | None, *, scalar: bool = False
-) -> torch.Tensor | None:
-    """Return per-class weights as a float tensor (``None`` stays ``None``), or raise naming ``argument``.
-
-    A list needs one finite number >= 0 per class (``num_classes`` of them, when given); ``scalar`` also
-    accepts one number, applied to every class.
-    """
-    if value is None:
-        return None
-    what = "a list of numbers >= 0" if num_classes is None else f"a list of num_classes={num_classes} numbers >= 0"
-    if scalar:
-        what = f"a number >= 0 or {what}"
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.")
-    try:
-        weight = torch.as_tensor(value, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.") from None
-    if weight.ndim > 1 or (weight.ndim == 0 and not scalar) or (weight.ndim == 1 and len(weight) == 0):
-        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
-    if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
-        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
-    if weight.ndim == 1 and num_classes is not None and len(weight) != num_classes:
-        raise ValueError(f"Expected {argument} to be {what}, but got {value!r} ({len(weight)} numbers).")
-    return weight
+LossName = Literal[
+    "cross_entropy", "weighted_cross_entropy", "sigmoid_cross_entropy", "kl_div", "pseudo_huber", "l1", "mse"
+]
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
+LOSSES = LOSS_NAMES
 
 
 def to_probabilities(target: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -108,8 +76,8 @@ class ClassificationLoss(nn.Module):
                 "loss='weighted_cross_entropy' needs class_weights: a list with one weight per class, or"
                 " 'balanced' to compute them from the training labels."
             )
-        weight = _check_weights("class_weights", class_weights, num_classes)
-        pw = _check_weights("pos_weight", pos_weight, num_classes, scalar=True)
+        weight = check_weights("class_weights", class_weights, num_classes)
+        pw = check_weights("pos_weight", pos_weight, num_classes, scalar=True)
         self.class_weights: torch.Tensor | None
         self.pos_weight: torch.Tensor | None
         self.register_buffer("class_weights", weight, persistent=False)

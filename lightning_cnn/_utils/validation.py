@@ -88,3 +88,126 @@ def check_fraction(argument: str, value: float) -> None:
         raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
     if not 0.0 < value < 1.0:
         raise ValueError(f"Expected {argument} to be in (0, 1), but got {value!r}.")
+
+
+def check_bool(argument: str, value: Any, *, optional: bool = False) -> None:
+    """Raise ``TypeError`` unless ``value`` is a bool (or ``None`` with ``optional``).
+
+    Example:
+        >>> check_bool("compile", 1)
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected compile to be a bool, but got int 1.
+    """
+    if isinstance(value, bool) or (optional and value is None):
+        return
+    kind = "a bool or None" if optional else "a bool"
+    raise TypeError(f"Expected {argument} to be {kind}, but got {type(value).__name__} {value!r}.")
+
+
+def check_int(argument: str, value: Any, minimum: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) ``>= minimum``.
+
+    Example:
+        >>> check_int("top_k", 2.5, 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected top_k to be an int >= 1, but got 2.5.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"Expected {argument} to be an int >= {minimum}, but got {value!r}.")
+
+
+def check_range(
+    argument: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    include_low: bool = True,
+    include_high: bool = True,
+    where: str = "",
+) -> None:
+    """Raise ``ValueError`` unless ``value`` lies between ``low`` and ``high`` (each end open or closed).
+
+    Args:
+        argument: name of the argument.
+        value: the value the user gave.
+        low: lower end.
+        high: upper end.
+        include_low: whether ``low`` itself is allowed.
+        include_high: whether ``high`` itself is allowed.
+        where: words after the interval in the message (``" for 'resnet18'"``).
+
+    Raises:
+        TypeError: for a value that is no number.
+        ValueError: for a number outside the interval, or NaN.
+
+    Example:
+        >>> check_range("start_factor", 0.0, 0, 1, include_low=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected start_factor to be in (0, 1], but got 0.0.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
+    above = value >= low if include_low else value > low
+    below = value <= high if include_high else value < high
+    if not (above and below):  # NaN fails both
+        interval = f"{'[' if include_low else '('}{low}, {high}{']' if include_high else ')'}"
+        raise ValueError(f"Expected {argument} to be in {interval}{where}, but got {value!r}.")
+
+
+def check_weights(argument: str, value: Any, num_classes: int | None, *, scalar: bool = False) -> Any:
+    """Return per-class weights as a float32 tensor (``None`` stays ``None``), or raise naming ``argument``.
+
+    A list needs one finite number >= 0 per class (``num_classes`` of them, when given); ``scalar`` also
+    accepts one number, applied to every class.
+
+    Raises:
+        TypeError: for a value that is no number or list of numbers.
+        ValueError: for a negative or non-finite number, or a list of another length than ``num_classes``.
+
+    Example:
+        >>> check_weights("class_weights", [1, 2], num_classes=2)
+        tensor([1., 2.])
+        >>> check_weights("class_weights", [1.0], num_classes=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected class_weights to be a list of num_classes=2 numbers >= 0, but got [1.0] (1 numbers).
+    """
+    import torch  # here, so that the other checks import nothing heavy
+
+    if value is None:
+        return None
+    what = "a list of numbers >= 0" if num_classes is None else f"a list of num_classes={num_classes} numbers >= 0"
+    if scalar:
+        what = f"a number >= 0 or {what}"
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.")
+    try:
+        weight = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"Expected {argument} to be {what}, but got {value!r}.") from None
+    if weight.ndim > 1 or (weight.ndim == 0 and not scalar) or (weight.ndim == 1 and len(weight) == 0):
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
+    if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r}.")
+    if weight.ndim == 1 and num_classes is not None and len(weight) != num_classes:
+        raise ValueError(f"Expected {argument} to be {what}, but got {value!r} ({len(weight)} numbers).")
+    return weight
+
+
+def check_registry(registry: str, keys: Iterable[str], names: Iterable[str]) -> None:
+    """Raise ``RuntimeError`` unless a registry's keys are exactly the names of its ``Literal`` (checked at import).
+
+    Example:
+        >>> check_registry("POOLS", {"max": 1, "avg": 2}, ("max", "avg"))
+        >>> check_registry("POOLS", {"max": 1}, ("max", "avg"))
+        Traceback (most recent call last):
+        ...
+        RuntimeError: POOLS has the keys ('max',), but its Literal names ('max', 'avg').
+    """
+    keys, names = tuple(keys), tuple(names)
+    if set(keys) != set(names):
+        raise RuntimeError(f"{registry} has the keys {keys}, but its Literal names {names}.")

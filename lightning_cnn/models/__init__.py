@@ -2,6 +2,6 @@
 
 from lightning_cnn.models.base import ClassifierModule
 from lightning_cnn.models.simple_cnn import SimpleCNN
-from lightning_cnn.models.transfer import TransferClassifier, stage_sweep
+from lightning_cnn.models.transfer import TransferClassifier
 
-__all__ = ["ClassifierModule", "SimpleCNN", "TransferClassifier", "stage_sweep"]
+__all__ = ["ClassifierModule", "SimpleCNN", "TransferClassifier"]

@@ -15,44 +15,28 @@ from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
 from lightning_cnn._utils.distributed import gather
-from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
-from lightning_cnn.losses import LOSSES, _check_weights, build_loss
-from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
+from lightning_cnn._utils.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_probability,
+    check_weights,
+)
+from lightning_cnn.losses import LOSS_NAMES, LossName, build_loss
+from lightning_cnn.optim import (
+    LENGTH_OPTIONS,
+    OPTIMIZER_NAMES,
+    SCHEDULER_NAMES,
+    OptimizerName,
+    SchedulerName,
+    build_optimizer,
+    build_scheduler,
+)
 
-__all__ = ["ClassifierModule", "LossName", "OptimizerName", "SchedulerName"]
-
-LossName = Literal[
-    "cross_entropy", "weighted_cross_entropy", "sigmoid_cross_entropy", "kl_div", "pseudo_huber", "l1", "mse"
-]
-OptimizerName = Literal[
-    "adadelta",
-    "adafactor",
-    "adagrad",
-    "adam",
-    "adamw",
-    "sparse_adam",
-    "adamax",
-    "asgd",
-    "lbfgs",
-    "muon",
-    "nadam",
-    "radam",
-    "rmsprop",
-    "rprop",
-    "sgd",
-]
-SchedulerName = Literal["step", "multistep", "exponential", "cosine", "cosine_warm_restarts", "one_cycle", "plateau"]
+__all__ = ["ClassifierModule"]
 
 Stage = Literal["train", "val", "test"]
-
-# The option that sets each scheduler's length; without it, the length comes from the Trainer's.
-_LENGTH_OPTION = {
-    "step": "step_size",
-    "multistep": "milestones",
-    "cosine": "T_max",
-    "cosine_warm_restarts": "T_0",
-    "one_cycle": "total_steps",
-}
 
 
 def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
@@ -146,38 +130,31 @@ class ClassifierModule(pl.LightningModule):
         log_train_step: bool = True,
     ) -> None:
         super().__init__()
-        for name, flag in (("compile", compile), ("log_train_step", log_train_step)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"Expected {name} to be a bool, but got {type(flag).__name__} {flag!r}.")
-        if channels_last is not None and not isinstance(channels_last, bool):
-            raise TypeError(
-                "Expected channels_last to be a bool or None,"
-                f" but got {type(channels_last).__name__} {channels_last!r}."
-            )
+        check_bool("compile", compile)
+        check_bool("log_train_step", log_train_step)
+        check_bool("channels_last", channels_last, optional=True)
         if channels_last and optimizer == "lbfgs":
             raise ValueError(
                 "Expected channels_last to be False or None with optimizer='lbfgs' (LBFGS flattens gradients"
                 " with .view(), which channels-last convolution weights do not allow), but got True."
             )
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Expected num_classes to be an int >= 2, but got {num_classes!r}.")
-        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_int("num_classes", num_classes, 2)
+        check_choice("optimizer", optimizer, OPTIMIZER_NAMES)
         if scheduler is not None:
-            check_choice("scheduler", scheduler, SCHEDULERS)
+            check_choice("scheduler", scheduler, SCHEDULER_NAMES)
         if lr is not None:
             check_positive("lr", lr)
         check_positive("weight_decay", weight_decay, allow_zero=True)
         check_positive("warmup_epochs", warmup_epochs, allow_zero=True)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Expected top_k to be an int >= 1, but got {top_k!r}.")
+        check_int("top_k", top_k, 1)
         # Every loss option is checked here, also when "balanced" weights make the loss wait for setup().
         check_probability("label_smoothing", label_smoothing)
         check_positive("huber_delta", huber_delta)
         if isinstance(class_weights, str):
             check_choice("class_weights", class_weights, ("balanced",))
         else:
-            _check_weights("class_weights", class_weights, num_classes)
-        _check_weights("pos_weight", pos_weight, num_classes, scalar=True)
+            check_weights("class_weights", class_weights, num_classes)
+        check_weights("pos_weight", pos_weight, num_classes, scalar=True)
         self.save_hyperparameters()
         self._loss_options: dict[str, Any] = {
             "label_smoothing": label_smoothing,
@@ -187,7 +164,7 @@ class ClassifierModule(pl.LightningModule):
         }
         names = list(loss) if isinstance(loss, Mapping) else [loss]
         for name in names:
-            check_choice("loss", name, LOSSES)
+            check_choice("loss", name, LOSS_NAMES)
         # "balanced" weights need the training labels: the loss is then built in setup().
         self.criterion: nn.Module | None = None
         if class_weights != "balanced":
@@ -218,6 +195,7 @@ class ClassifierModule(pl.LightningModule):
             return bool(flag)
         if self.hparams.get("optimizer") == "lbfgs":
             return False
+        # Private: `self.trainer` raises without a Trainer, and Lightning has no public "is one attached" check.
         trainer = self._trainer
         return trainer is not None and type(trainer.accelerator).__name__ == "CPUAccelerator"
 
@@ -320,7 +298,7 @@ class ClassifierModule(pl.LightningModule):
         return {"train_loss": self.train_loss, "train_acc": self.train_acc}
 
     def _mid_epoch(self) -> bool:
-        trainer = self._trainer
+        trainer = self._trainer  # private, as in uses_channels_last: None without a Trainer
         # During fit, in the training loop or in a validation run inside the epoch (val_check_interval < 1).
         if trainer is None or trainer.state.fn != "fit" or trainer.sanity_checking:
             return False
@@ -339,6 +317,7 @@ class ClassifierModule(pl.LightningModule):
         trainer = self.trainer
         states: dict[str, dict[str, torch.Tensor]] = {}
         for name, metric in self._train_metrics().items():
+            # Private: torchmetrics keeps each state's reduction only in `_reductions` (no public accessor).
             if not all(getattr(fx, "__name__", "") == "dim_zero_sum" for fx in metric._reductions.values()):
                 continue  # only sums can be added over ranks and continued
             state = {}
@@ -362,6 +341,7 @@ class ClassifierModule(pl.LightningModule):
         # A scheduler sized by trainer.estimated_stepping_batches makes Lightning build the training loader before
         # the checkpoint is restored, and then it never hands the loader its saved place in the epoch: hand it now,
         # before the first batch is drawn (without a saved place this does nothing).
+        # Private: Lightning has no public hook that hands a loader built this early its saved place.
         trainer.fit_loop._load_combined_loader_states()
         saved, self._resumed_metric_states = self._resumed_metric_states, None
         # Only when this fit resumes at the very step the sums were saved at (not a new fit from loaded weights).
@@ -376,6 +356,8 @@ class ClassifierModule(pl.LightningModule):
                 continue
             for key, value in state.items():
                 setattr(metric, key, value.to(device=self.device, dtype=getattr(metric, key).dtype))
+            # Private: state set by hand must count as updated and drop a cached result; torchmetrics offers only
+            # merge_state, which adds to the state and refuses metrics with full_state_update.
             metric._update_count = max(metric._update_count, 1)
             metric._computed = None
 
@@ -424,7 +406,7 @@ class ClassifierModule(pl.LightningModule):
             return 1, 1, 1  # no training step (limit_train_batches=0)
         if max_epochs is not None and name != "one_cycle":
             return max_epochs, 1, max_epochs  # epochs of unknown length: epoch-wise schedulers need only their count
-        option = _LENGTH_OPTION.get(name)
+        option = LENGTH_OPTIONS.get(name)
         if option is not None and option not in (hp["scheduler_options"] or {}):
             need = "max_steps" if max_epochs is not None else "max_epochs or max_steps"  # epochs of unknown length
             raise ValueError(

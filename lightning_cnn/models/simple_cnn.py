@@ -10,44 +10,25 @@ from torch import nn
 from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
 from lightning_cnn.models.base import ClassifierModule
 from lightning_cnn.nn import (
-    ACTIVATIONS,
-    GLOBAL_POOLS,
-    INITS,
-    NORMS,
-    POOLS,
+    ACTIVATION_NAMES,
+    GLOBAL_POOL_NAMES,
+    INIT_NAMES,
+    NORM_NAMES,
+    POOL_NAMES,
+    ActivationName,
     ConvBlock,
     DropConnectLinear,
+    GlobalPoolName,
+    InitName,
+    NormName,
+    PoolName,
     create_activation,
     create_global_pool,
     gain_nonlinearity,
     init_weights,
 )
 
-__all__ = ["ActivationName", "InitName", "NormName", "PoolName", "SimpleCNN"]
-
-ActivationName = Literal[
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "celu",
-    "gelu",
-    "silu",
-    "mish",
-    "hardswish",
-    "softplus",
-    "tanh",
-    "sigmoid",
-    "prelu",
-    "identity",
-]
-PoolName = Literal["max", "avg", "fractional_max", "none"]
-GlobalPoolName = Literal["avg", "max", "flatten"]
-NormName = Literal["batch", "layer", "instance", "group", "none"]
-InitName = Literal[
-    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "normal"
-]
+__all__ = ["SimpleCNN"]
 
 
 class SimpleCNN(ClassifierModule):
@@ -117,11 +98,11 @@ class SimpleCNN(ClassifierModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(num_classes=num_classes, **kwargs)
-        check_choice("activation", activation, ACTIVATIONS)
-        check_choice("pool", pool, POOLS)
-        check_choice("global_pool", global_pool, GLOBAL_POOLS)
-        check_choice("norm", norm, NORMS)
-        check_choice("init", init, INITS)
+        check_choice("activation", activation, ACTIVATION_NAMES)
+        check_choice("pool", pool, POOL_NAMES)
+        check_choice("global_pool", global_pool, GLOBAL_POOL_NAMES)
+        check_choice("norm", norm, NORM_NAMES)
+        check_choice("init", init, INIT_NAMES)
         check_positive("in_channels", in_channels)
         if not channels:
             raise ValueError("Expected channels to list at least one block width, but got an empty sequence.")

@@ -2,153 +2,29 @@
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
-import timm
 import torch
-from lightning.fabric.utilities.types import _MAP_LOCATION_TYPE, _PATH
-from lightning.pytorch.utilities import rank_zero_info
+
+# Lightning's own LightningModule.load_from_checkpoint is wrapped in this private decorator, which refuses a
+# call on an instance (that call would build a new model and drop it); Lightning offers no public equivalent,
+# and a plain classmethod would accept that call.
 from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
-from timm.models import group_parameters
-from timm.models._manipulate import adapt_input_conv
 from torch import nn
 from typing_extensions import Self
 
 from lightning_cnn._utils.restore import restoring_weights, skipped_loads
-from lightning_cnn._utils.validation import check_choice, check_positive, check_probability
+from lightning_cnn._utils.validation import check_choice, check_positive, check_probability, check_range
+from lightning_cnn.models.backbones import create_backbone, resolve_backbone, stage_parameters
 from lightning_cnn.models.base import ClassifierModule
+from lightning_cnn.models.cache import FeatureCache
+from lightning_cnn.models.weights import WEIGHTS_MAPPING_NAMES, WeightsMappingName, load_weights
 
-__all__ = ["FinetuneName", "TransferClassifier", "load_weights", "resolve_backbone"]
+__all__ = ["FINETUNE_NAMES", "FinetuneName", "TransferClassifier"]
 
 FinetuneName = Literal["linear", "partial", "full", "gradual"]
-_FINETUNE = ("linear", "partial", "full", "gradual")
-_MAPPINGS = ("names", "order")
-
-
-def resolve_backbone(name: str) -> str:
-    """Return ``name`` when timm knows it; otherwise raise with the closest names.
-
-    Example:
-        >>> resolve_backbone("resnet18")
-        'resnet18'
-        >>> resolve_backbone("resnet181")
-        Traceback (most recent call last):
-        ...
-        ValueError: Unknown timm backbone 'resnet181'. Did you mean 'resnet18', 'resnet18d' or 'resnet101'? ...
-    """
-    known = timm.list_models()
-    if name in known:
-        return name
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(c) for c in close[:-1])} or {close[-1]!r}?" if len(close) > 1 else ""
-    if len(close) == 1:
-        hint = f" Did you mean {close[0]!r}?"
-    raise ValueError(
-        f"Unknown timm backbone {name!r}.{hint} All {len(known)} names: timm.list_models(), or a pattern such as"
-        " timm.list_models('efficientnet*')."
-    )
-
-
-def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"weights={str(path)!r} does not exist or is not a file.")
-    obj = torch.load(file, map_location="cpu", weights_only=True)
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]  # a Lightning checkpoint
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"weights={str(path)!r} holds neither a state dict nor a Lightning checkpoint.")
-    sd = dict(obj)
-    for prefix in ("backbone.", "model.", "net."):
-        inner = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
-        if inner:  # a checkpoint of a module that wraps the network (ours: "backbone.")
-            return inner
-    return sd
-
-
-def _adapt_first_conv(model: nn.Module, key: str, tensor: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-    """Adapt pretrained RGB input-conv weights to another channel count, as timm does."""
-    if (
-        tensor.ndim == 4
-        and target.ndim == 4
-        and tensor.shape[0] == target.shape[0]
-        and tensor.shape[2:] == target.shape[2:]
-    ):
-        first = getattr(model, "pretrained_cfg", {}).get("first_conv")
-        if first and key.startswith(str(first)) and tensor.shape[1] != target.shape[1]:
-            return adapt_input_conv(target.shape[1], tensor)
-    return None
-
-
-def load_weights(
-    model: nn.Module, path: str | Path, mapping: Literal["names", "order"] = "names"
-) -> dict[str, list[str]]:
-    """Load a state dict or Lightning checkpoint into a timm ``model`` and report what matched.
-
-    ``mapping="names"`` matches keys by name. ``mapping="order"`` maps a foreign key layout (another library's
-    names for the same network) onto the model key by key, in order: the two must hold the same number of
-    tensors, and every pair must agree in shape, or the load is refused naming the first mismatch. In both
-    modes, classifier tensors whose shape differs (another class count) are skipped and reported, and a first
-    convolution with another input-channel count is adapted as timm adapts pretrained weights.
-
-    Args:
-        model: the timm model to load into.
-        path: a ``.pth``/``.pt`` state dict or a Lightning ``.ckpt``.
-        mapping: ``"names"`` or ``"order"``.
-
-    Returns:
-        ``{"missing": [...], "unexpected": [...], "skipped": [...]}`` key lists.
-
-    Raises:
-        FileNotFoundError: when ``path`` is no file.
-        ValueError: for a file without tensors, or a shape mismatch outside the classifier.
-    """
-    check_choice("weights_mapping", mapping, _MAPPINGS)
-    source = _read_state_dict(path)
-    target = model.state_dict()
-    classifier = str(getattr(model, "pretrained_cfg", {}).get("classifier", ""))
-    skipped: list[str] = []
-    if mapping == "order":
-        if len(source) != len(target):
-            raise ValueError(
-                f"weights_mapping='order' needs the same number of tensors, but {str(path)!r} has {len(source)} and"
-                f" the model has {len(target)}."
-            )
-        pairs = list(zip(source.items(), target.items(), strict=True))
-    else:
-        pairs = [((k, v), (k, target[k])) for k, v in source.items() if k in target]
-    loaded: dict[str, torch.Tensor] = {}
-    for (src_key, tensor), (dst_key, dst) in pairs:
-        if tensor.shape == dst.shape:
-            loaded[dst_key] = tensor
-            continue
-        adapted = _adapt_first_conv(model, dst_key, tensor, dst)
-        if adapted is not None:
-            loaded[dst_key] = adapted
-        elif classifier and dst_key.startswith(classifier):
-            skipped.append(dst_key)
-        else:
-            raise ValueError(
-                f"Shape mismatch loading {str(path)!r}: {src_key!r} has shape {tuple(tensor.shape)} but the model's"
-                f" {dst_key!r} has {tuple(dst.shape)}."
-            )
-    result = model.load_state_dict(loaded, strict=False)
-    unexpected = [k for k in source if k not in target] if mapping == "names" else []
-    missing = [k for k in result.missing_keys if k not in skipped]
-    report = {"missing": missing, "unexpected": unexpected, "skipped": skipped}
-
-    def show(keys: list[str]) -> str:
-        return "none" if not keys else f"{len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
-
-    rank_zero_info(
-        f"Loaded {len(loaded)} of {len(target)} tensors from {path} (weights_mapping={mapping!r}); missing:"
-        f" {show(missing)}; unexpected: {show(unexpected)}; skipped for their shape: {show(skipped)}."
-    )
-    return report
+FINETUNE_NAMES: tuple[str, ...] = get_args(FinetuneName)
 
 
 class TransferClassifier(ClassifierModule):
@@ -156,9 +32,10 @@ class TransferClassifier(ClassifierModule):
 
     The lecture's table, one setting each: little data like ImageNet, ``finetune="linear"``; much data,
     ``"partial"`` (the last ``trainable_stages`` stages) or ``"full"``; data unlike ImageNet, a linear probe
-    from an earlier stage (``probe_stage``, see :func:`stage_sweep`). ``"gradual"`` unfreezes one more stage
-    (from the top) at each epoch in ``unfreeze_epochs``; frozen stages keep ``requires_grad`` on and have
-    their gradients dropped before each step, so DDP, which registers parameters once, reduces them all.
+    from an earlier stage (``probe_stage``, see :func:`~lightning_cnn.recipes.stage_sweep`). ``"gradual"``
+    unfreezes one more stage (from the top) at each epoch in ``unfreeze_epochs``; frozen stages keep
+    ``requires_grad`` on and have their gradients dropped before each step, so DDP, which registers parameters
+    once, reduces them all.
 
     Frozen stages keep their BatchNorm layers in evaluation mode, so running statistics never move. With
     ``finetune="linear"`` the backbone runs without autograd, and ``cache_features=True`` keeps each image's
@@ -189,6 +66,8 @@ class TransferClassifier(ClassifierModule):
         >>> model = TransferClassifier(num_classes=3, backbone="resnet10t", in_channels=1, finetune="linear")
         >>> model(torch.zeros(2, 1, 32, 32)).shape
         torch.Size([2, 3])
+        >>> model.frozen_backbone
+        True
     """
 
     def __init__(
@@ -198,7 +77,7 @@ class TransferClassifier(ClassifierModule):
         backbone: str = "resnet18",
         pretrained: bool = False,
         weights: str | None = None,
-        weights_mapping: Literal["names", "order"] = "names",
+        weights_mapping: WeightsMappingName = "names",
         finetune: FinetuneName = "linear",
         trainable_stages: int = 1,
         unfreeze_epochs: list[int] | None = None,
@@ -211,8 +90,8 @@ class TransferClassifier(ClassifierModule):
         skip = skipped_loads()
         super().__init__(num_classes=num_classes, **kwargs)
         resolve_backbone(backbone)
-        check_choice("finetune", finetune, _FINETUNE)
-        check_choice("weights_mapping", weights_mapping, _MAPPINGS)
+        check_choice("finetune", finetune, FINETUNE_NAMES)
+        check_choice("weights_mapping", weights_mapping, WEIGHTS_MAPPING_NAMES)
         check_positive("in_channels", in_channels)
         check_positive("trainable_stages", trainable_stages)
         check_positive("backbone_lr_scale", backbone_lr_scale, allow_zero=True)
@@ -221,22 +100,21 @@ class TransferClassifier(ClassifierModule):
             raise ValueError(f"cache_features=True needs finetune='linear' (a frozen backbone), but got {finetune!r}.")
         if probe_stage is not None and finetune != "linear":
             raise ValueError(f"probe_stage needs finetune='linear' (a frozen backbone), but got {finetune!r}.")
-        self.backbone: Any = self._create(backbone, pretrained and "pretrained" not in skip, num_classes, in_channels)
+        self.backbone: Any = create_backbone(
+            backbone, pretrained and "pretrained" not in skip, num_classes, in_channels
+        )
         if weights is not None and "weights" not in skip:
             self.weights_report = load_weights(self.backbone, weights, weights_mapping)
         n_stages = len(self.backbone.feature_info)
         if probe_stage is not None:
-            if not 0 <= probe_stage < n_stages:
-                raise ValueError(
-                    f"Expected probe_stage to be in [0, {n_stages - 1}] for {backbone!r}, but got {probe_stage!r}."
-                )
+            check_range("probe_stage", probe_stage, 0, n_stages - 1, where=f" for {backbone!r}")
             channels = self.backbone.feature_info[probe_stage]["num_chs"]
             self.backbone.prune_intermediate_layers([probe_stage], prune_head=True)
             self.probe_head: nn.Module | None = nn.Linear(channels, num_classes)
         else:
             self.probe_head = None
         self.dropout = nn.Dropout(head_dropout) if head_dropout > 0 else nn.Identity()
-        self._stages = self._stage_parameters()
+        self._stages = stage_parameters(self.backbone, self.head)
         if finetune == "gradual":
             epochs = list(unfreeze_epochs or [])
             if sorted(epochs) != epochs or any(e < 0 for e in epochs):
@@ -252,16 +130,15 @@ class TransferClassifier(ClassifierModule):
             )
         self._frozen: set[int] = set()  # indices into self._stages
         self._apply_static_freezing()
-        self._cache: dict[bytes, torch.Tensor] = {}
-        self._last: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        self._cache = FeatureCache()
 
     # ------------------------------------------------------------------ construction
     @_restricted_classmethod
     def load_from_checkpoint(
         cls,
-        checkpoint_path: _PATH | IO,
-        map_location: _MAP_LOCATION_TYPE = None,
-        hparams_file: _PATH | None = None,
+        checkpoint_path: str | Path | IO,
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
         strict: bool | None = None,
         weights_only: bool | None = None,
         **kwargs: Any,
@@ -284,6 +161,7 @@ class TransferClassifier(ClassifierModule):
         Example:
             >>> import os, tempfile
             >>> import lightning.pytorch as pl
+            >>> import timm
             >>> weights = f"{tempfile.mkdtemp()}/weights.pth"
             >>> torch.save(timm.create_model("test_resnet", num_classes=3).state_dict(), weights)
             >>> model = TransferClassifier(num_classes=3, backbone="test_resnet", weights=weights)
@@ -302,26 +180,6 @@ class TransferClassifier(ClassifierModule):
                 weights_only=weights_only,
                 **kwargs,
             )
-
-    @staticmethod
-    def _create(name: str, pretrained: bool, num_classes: int, in_channels: int) -> Any:
-        try:
-            return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels)
-        except Exception as err:
-            if not pretrained:
-                raise
-            raise RuntimeError(
-                f"Could not fetch pretrained weights for {name!r} ({type(err).__name__}: {err}). Without network"
-                " access, pass weights=PATH to a local state dict or checkpoint instead."
-            ) from err
-
-    def _stage_parameters(self) -> list[list[nn.Parameter]]:
-        """Backbone parameters grouped by stage, from the stem to the last stage (the classifier excluded)."""
-        named = dict(self.backbone.named_parameters())
-        head_ids = {id(p) for p in self.head.parameters()}
-        groups = group_parameters(self.backbone, self.backbone.group_matcher(coarse=True))
-        stages = [[named[n] for n in names if id(named[n]) not in head_ids] for _, names in sorted(groups.items())]
-        return [s for s in stages if s]
 
     def _apply_static_freezing(self) -> None:
         finetune = self.hparams["finetune"]
@@ -353,6 +211,7 @@ class TransferClassifier(ClassifierModule):
         frozen = self._frozen_params()
         for module in self.backbone.modules():
             own = list(module.parameters(recurse=False))
+            # Private: torch's one base class of every BatchNorm (1d/2d/3d, Sync, Lazy, timm's subclasses).
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and own:
                 module.train(self.training and not all(id(p) in frozen for p in own))
 
@@ -392,33 +251,19 @@ class TransferClassifier(ClassifierModule):
                 if feats is None:
                     feats = self.features(x)
                     if cache:
-                        self._store(x, feats)
+                        self._cache.store(x, feats)
         else:
             feats = self.features(x)
         return self.head(self.dropout(feats))
 
-    # ------------------------------------------------------------------ feature cache
-    @staticmethod
-    def _keys(x: torch.Tensor) -> list[bytes]:
-        rows = x.detach().flatten(1).cpu().contiguous().numpy()
-        return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
-
     def _cached_features(self, x: torch.Tensor) -> torch.Tensor | None:
-        # LBFGS calls the closure many times on one unchanged batch: look it up once.
-        memo = not x.is_inference()  # inference tensors keep no version counter (and are not reused by LBFGS)
-        if memo and self._last is not None and self._last[0] is x and self._last[1] == x._version:
-            return self._last[2]
-        keys = self._keys(x)
-        if not all(k in self._cache for k in keys):
-            return None
-        feats = torch.stack([self._cache[k] for k in keys]).to(x.device)
-        if memo:
-            self._last = (x, x._version, feats)  # holding x keeps its identity unique
-        return feats
+        return self._cache.lookup(x)
 
-    def _store(self, x: torch.Tensor, feats: torch.Tensor) -> None:
-        for key, f in zip(self._keys(x), feats, strict=True):
-            self._cache[key] = f.detach()
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._cache.begin_step()  # LBFGS evaluates its closure several times on one batch: hash it once
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._cache.end_step()
 
     # ------------------------------------------------------------------ gradual unfreezing
     def on_train_epoch_start(self) -> None:
@@ -467,70 +312,6 @@ class TransferClassifier(ClassifierModule):
     @property
     def data_config(self) -> dict[str, Any]:
         """The backbone's preprocessing from timm: ``mean``, ``std``, ``input_size``, ``interpolation``."""
-        return dict(timm.data.resolve_data_config({}, model=self.backbone))
+        from timm.data import resolve_data_config
 
-
-def stage_sweep(
-    datamodule: Any,
-    backbone: str,
-    weights: str | None = None,
-    weights_mapping: Literal["names", "order"] = "names",
-    stages: Sequence[int] | None = None,
-    max_epochs: int = 10,
-    lr: float = 1e-2,
-    seed: int = 0,
-    default_root_dir: str | Path | None = None,
-) -> list[dict[str, float]]:
-    """Train a linear probe on every stage of a frozen backbone and report validation accuracy per stage.
-
-    Each probe caches its features after the first epoch, so the sweep costs about one backbone pass over the
-    data per stage.
-
-    Args:
-        datamodule: a DataModule with ``num_classes`` and ``in_channels``.
-        backbone: timm model name.
-        weights: local weights for the backbone.
-        weights_mapping: ``"names"`` or ``"order"``.
-        stages: stages to probe (default: all).
-        max_epochs: epochs of each probe.
-        lr: learning rate of the probes.
-        seed: seed of each probe's initialization.
-        default_root_dir: folder of the probes' Trainers, where the DataModule writes ``splits.json``
-            (default: the working directory, as for any Lightning Trainer).
-
-    Returns:
-        One ``{"stage", "channels", "val_acc"}`` row per stage.
-    """
-    import lightning.pytorch as pl
-
-    probe = TransferClassifier(
-        num_classes=datamodule.num_classes, in_channels=datamodule.in_channels, backbone=backbone
-    )
-    all_stages = range(len(probe.backbone.feature_info))
-    rows: list[dict[str, float]] = []
-    for stage in stages if stages is not None else all_stages:
-        pl.seed_everything(seed, verbose=False)
-        model = TransferClassifier(
-            num_classes=datamodule.num_classes,
-            in_channels=datamodule.in_channels,
-            backbone=backbone,
-            weights=weights,
-            weights_mapping=weights_mapping,
-            probe_stage=stage,
-            cache_features=True,
-            lr=lr,
-        )
-        trainer = pl.Trainer(
-            max_epochs=max_epochs,
-            accelerator="auto",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=default_root_dir,
-        )
-        trainer.fit(model, datamodule)
-        acc = trainer.validate(model, datamodule, verbose=False)[0]["val/acc"]
-        rows.append({"stage": stage, "channels": model.backbone.feature_info[stage]["num_chs"], "val_acc": float(acc)})
-    return rows
+        return dict(resolve_data_config({}, model=self.backbone))

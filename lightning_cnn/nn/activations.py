@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from torch import nn
 
-from lightning_cnn._utils.validation import check_choice
+from lightning_cnn._utils.validation import check_choice, check_registry
 
-__all__ = ["ACTIVATIONS", "create_activation"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_NAMES", "ActivationName", "create_activation"]
+
+# fmt: off
+ActivationName = Literal[
+    "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu",
+    "mish", "hardswish", "softplus", "tanh", "sigmoid", "prelu", "identity",
+]
+# fmt: on
+ACTIVATION_NAMES: tuple[str, ...] = get_args(ActivationName)
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -27,6 +36,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "prelu": nn.PReLU,
     "identity": nn.Identity,
 }
+check_registry("ACTIVATIONS", ACTIVATIONS, ACTIVATION_NAMES)
 
 
 def create_activation(name: str) -> nn.Module:
@@ -42,4 +52,4 @@ def create_activation(name: str) -> nn.Module:
         >>> create_activation("leaky_relu")
         LeakyReLU(negative_slope=0.01, inplace=True)
     """
-    return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]()
+    return ACTIVATIONS[check_choice("activation", name, ACTIVATION_NAMES)]()

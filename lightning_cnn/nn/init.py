@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
 from lightning_cnn._utils.validation import check_choice
 
-__all__ = ["INITS", "NONLINEARITIES", "gain_nonlinearity", "init_weights"]
+__all__ = [
+    "INITS",
+    "INIT_NAMES",
+    "NONLINEARITIES",
+    "NONLINEARITY_NAMES",
+    "InitName",
+    "NonlinearityName",
+    "gain_nonlinearity",
+    "init_weights",
+]
 
-INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "normal")
+InitName = Literal[
+    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "normal"
+]
+INIT_NAMES: tuple[str, ...] = get_args(InitName)
+INITS = INIT_NAMES
 
 #: Names :func:`torch.nn.init.calculate_gain` knows, for ``init_weights(nonlinearity=...)``.
-NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+NonlinearityName = Literal["linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
+NONLINEARITY_NAMES: tuple[str, ...] = get_args(NonlinearityName)
+NONLINEARITIES = NONLINEARITY_NAMES
 
 _GAIN_OF_ACTIVATION = {
     "identity": "linear",

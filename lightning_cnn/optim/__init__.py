@@ -1,0 +1,40 @@
+"""Optimizers and learning-rate schedulers by name (plain PyTorch, no Lightning).
+
+- :mod:`~lightning_cnn.optim.optimizers`: every :mod:`torch.optim` algorithm by name, default learning
+  rates, :func:`build_optimizer`.
+- :mod:`~lightning_cnn.optim.param_groups`: no weight decay on biases and normalization parameters.
+- :mod:`~lightning_cnn.optim.muon`: :class:`MuonWithAdamW`; :mod:`~lightning_cnn.optim.lbfgs`: :class:`L2LBFGS`.
+- :mod:`~lightning_cnn.optim.schedulers`: schedulers by name, :class:`WarmupReduceLROnPlateau`,
+  :func:`build_scheduler`.
+"""
+
+from lightning_cnn.optim.lbfgs import L2LBFGS
+from lightning_cnn.optim.muon import MuonWithAdamW
+from lightning_cnn.optim.optimizers import DEFAULT_LR, OPTIMIZER_NAMES, OPTIMIZERS, OptimizerName, build_optimizer
+from lightning_cnn.optim.param_groups import output_layer, param_groups
+from lightning_cnn.optim.schedulers import (
+    LENGTH_OPTIONS,
+    SCHEDULER_NAMES,
+    SCHEDULERS,
+    SchedulerName,
+    WarmupReduceLROnPlateau,
+    build_scheduler,
+)
+
+__all__ = [
+    "DEFAULT_LR",
+    "L2LBFGS",
+    "LENGTH_OPTIONS",
+    "OPTIMIZERS",
+    "OPTIMIZER_NAMES",
+    "SCHEDULERS",
+    "SCHEDULER_NAMES",
+    "MuonWithAdamW",
+    "OptimizerName",
+    "SchedulerName",
+    "WarmupReduceLROnPlateau",
+    "build_optimizer",
+    "build_scheduler",
+    "output_layer",
+    "param_groups",
+]

@@ -20,6 +20,7 @@ __all__ = [
     "HasClassNames",
     "HasPredictIds",
     "HasPreviewImages",
+    "HasTestProbabilities",
 ]
 
 
@@ -66,3 +67,15 @@ class ChecksCheckpointData(Protocol):
     """
 
     def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None: ...
+
+
+@runtime_checkable
+class HasTestProbabilities(Protocol):
+    """A callback that keeps its own predicted probabilities of the last test run (TTA, the ensemble).
+
+    ``test_probabilities`` maps a name (``"tta"``, ``"ensemble"``) to this rank's probabilities ``[N, C]`` of the
+    test set, in batch order; the training plots draw each as a line of the reliability diagram.
+    """
+
+    @property
+    def test_probabilities(self) -> Mapping[str, torch.Tensor]: ...

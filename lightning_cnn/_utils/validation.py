@@ -88,3 +88,23 @@ def check_fraction(argument: str, value: float) -> None:
         raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
     if not 0.0 < value < 1.0:
         raise ValueError(f"Expected {argument} to be in (0, 1), but got {value!r}.")
+
+
+def check_between(
+    argument: str, value: float, low: float, high: float, *, include_low: bool = True, include_high: bool = True
+) -> None:
+    """Raise ``ValueError`` unless ``value`` lies between ``low`` and ``high`` (each bound included or not).
+
+    Example:
+        >>> check_between("crop_fraction", 1.5, 0.0, 1.0, include_low=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected crop_fraction to be in (0, 1], but got 1.5.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
+    above = value >= low if include_low else value > low
+    below = value <= high if include_high else value < high
+    if not (above and below):  # NaN fails every comparison
+        interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
+        raise ValueError(f"Expected {argument} to be in {interval}, but got {value!r}.")

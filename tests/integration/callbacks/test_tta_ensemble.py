@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 
 import lightning_cnn.callbacks.ensemble  # noqa: F401  (registers the short name for the CLI)
 from lightning_cnn import DigitsDataModule, SimpleCNN
-from lightning_cnn.callbacks.ensemble import EnsembleEvaluation, expand_checkpoints, load_member
+from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
+from lightning_cnn.callbacks.members import expand_checkpoints, load_member
 from lightning_cnn.callbacks.tta import TestTimeAugmentation
 from lightning_cnn.cli import CNNCli
 

@@ -118,7 +118,6 @@ class EnsembleEvaluation(EvaluationCallback):
         self._loaded: list[nn.Module] | None = None  # checkpoint members, loaded once
         self._module: nn.Module | None = None  # the running module, when it is a member
         self._stacked: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
-        self._scores: dict[str, dict[str, MetricCollection]] = {}
         self.checkpoint_paths: list[str] = []
         self._member_data: list[tuple[str, dict[str, Any]]] = []  # (checkpoint, its DataModule's state)
         if not self.checkpoints and not self._given and not include_module:
@@ -252,9 +251,7 @@ class EnsembleEvaluation(EvaluationCallback):
 
     @override
     def log_epoch(self, module: LightningModule, stage: str) -> None:
-        streams = self._scores.get(stage)
-        if streams is None or stage not in self.stages:
-            return
+        streams = self._scores[stage]
         values: dict[str, torch.Tensor] = {}
         member_acc, member_nll = [], []
         for name, scores in streams.items():

@@ -117,6 +117,7 @@ class EvaluationCallback(Callback):
         self._batch_to_input = batch_to_input
         self.predictions: list[torch.Tensor] = []
         self._test_probs: list[torch.Tensor] = []
+        self._scores: dict[str, Any] = {}  # per stage: the subclass's metrics, made at its first labelled batch
 
     def batch_to_input(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(images [B, C, H, W], labels [B] or None)`` of a batch; override for other shapes."""
@@ -135,8 +136,12 @@ class EvaluationCallback(Callback):
         raise NotImplementedError
 
     def log_epoch(self, module: LightningModule, stage: str) -> None:
-        """Log the metrics of ``stage`` (every rank calls it: computing them syncs) and reset them."""
+        """Log the metrics ``self._scores[stage]`` (every rank calls it: computing them syncs) and reset them."""
         raise NotImplementedError
+
+    def _epoch_end(self, module: LightningModule, stage: str) -> None:
+        if stage in self.stages and stage in self._scores:
+            self.log_epoch(module, stage)
 
     @staticmethod
     def log_values(module: LightningModule, stage: str, values: dict[str, torch.Tensor], prefix: str = "") -> None:
@@ -144,24 +149,33 @@ class EvaluationCallback(Callback):
         for name, value in values.items():
             module.log(f"{stage}/{prefix}{name}", value, on_step=False, on_epoch=True, sync_dist=False)
 
-    # Lightning calls the hooks positionally: ``module`` is its ``pl_module``.
+    def _batch_end(
+        self, trainer: Trainer, module: LightningModule, outputs: Any, batch: Any, index: int, stage: str
+    ) -> None:
+        """Merge the batch's predictions in a loop of ``stages``; keep them in test, hand them out in predict."""
+        if stage not in self.stages:
+            return
+        log_probs = self.evaluate_batch(trainer, module, batch, index, stage)
+        if stage == "test":
+            self._test_probs.append(log_probs.detach().exp().cpu())
+        elif stage == "predict":
+            probs = log_probs.exp()
+            replace_outputs(outputs, probs)
+            self.predictions.append(probs.cpu())
+
+    # Lightning passes each batch-end hook ``(trainer, pl_module, outputs, batch, batch_idx[, dataloader_idx])``
+    # by position: the names below are shorter, the order is Lightning's.
     @override
     def on_validation_batch_end(
-        self,
-        trainer: Trainer,
-        module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: Trainer, module: LightningModule, outputs: Any, batch: Any, index: int, loader: int = 0
     ) -> None:
-        if "val" in self.stages and not trainer.sanity_checking:
-            self.evaluate_batch(trainer, module, batch, batch_idx, "val")
+        if not trainer.sanity_checking:  # the sanity check's few batches are no evaluation
+            self._batch_end(trainer, module, outputs, batch, index, "val")
 
     @override
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
-            self.log_epoch(pl_module, "val")
+            self._epoch_end(pl_module, "val")
 
     @override
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -169,21 +183,13 @@ class EvaluationCallback(Callback):
 
     @override
     def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: Trainer, module: LightningModule, outputs: Any, batch: Any, index: int, loader: int = 0
     ) -> None:
-        if "test" in self.stages:
-            merged = self.evaluate_batch(trainer, module, batch, batch_idx, "test")
-            self._test_probs.append(merged.detach().exp().cpu())
+        self._batch_end(trainer, module, outputs, batch, index, "test")
 
     @override
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.log_epoch(pl_module, "test")
+        self._epoch_end(pl_module, "test")
 
     @property
     def test_probabilities(self) -> dict[str, torch.Tensor]:
@@ -199,15 +205,6 @@ class EvaluationCallback(Callback):
 
     @override
     def on_predict_batch_end(
-        self,
-        trainer: Trainer,
-        module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: Trainer, module: LightningModule, outputs: Any, batch: Any, index: int, loader: int = 0
     ) -> None:
-        if "predict" in self.stages:
-            probs = self.evaluate_batch(trainer, module, batch, batch_idx, "predict").exp()
-            replace_outputs(outputs, probs)
-            self.predictions.append(probs.cpu())
+        self._batch_end(trainer, module, outputs, batch, index, "predict")

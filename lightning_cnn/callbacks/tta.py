@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import nn
-from torchmetrics import MetricCollection
 from typing_extensions import override
 
 from lightning_cnn._utils.batch import class_indices
@@ -120,7 +119,6 @@ class TestTimeAugmentation(EvaluationCallback):
         self.random_weight = random_weight
         self.num_classes = num_classes
         self.seed = seed
-        self._scores: dict[str, MetricCollection] = {}
         self._augmentation: nn.Module | None = build_augmentation(augment) if augment is not None else None
         self.wrap(nn.Identity())  # checks the other arguments now, not at the first batch
         self.mc_dropout, self.random_passes, self.random_weight = (
@@ -204,8 +202,6 @@ class TestTimeAugmentation(EvaluationCallback):
 
     @override
     def log_epoch(self, module: LightningModule, stage: str) -> None:
-        scores = self._scores.get(stage)
-        if scores is None or stage not in self.stages:
-            return
+        scores = self._scores[stage]
         self.log_values(module, stage, scores.compute(), prefix="tta_")
         scores.reset()

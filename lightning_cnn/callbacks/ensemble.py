@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -27,7 +27,10 @@ from lightning_cnn.callbacks.members import expand_checkpoints, load_member_chec
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
 from lightning_cnn.tta import ViewName, make_views
 
-__all__ = ["EnsembleEvaluation"]
+__all__ = ["ENSEMBLE_MERGES", "EnsembleEvaluation", "EnsembleMerge"]
+
+EnsembleMerge = Literal["mean", "gmean"]
+ENSEMBLE_MERGES: tuple[str, ...] = get_args(EnsembleMerge)
 
 
 def _same_architecture(members: Sequence[nn.Module]) -> bool:
@@ -96,7 +99,7 @@ class EnsembleEvaluation(EvaluationCallback):
         members: Sequence[nn.Module] | None = None,
         include_module: bool = True,
         member_class: str | None = None,
-        merge: Literal["mean", "gmean"] = "mean",
+        merge: EnsembleMerge = "mean",
         vectorize: bool | None = None,
         views: Sequence[ViewName] = ("identity",),
         view_merge: MergeMode = "mean",
@@ -104,7 +107,7 @@ class EnsembleEvaluation(EvaluationCallback):
         batch_to_input: Callable[[Any], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
     ) -> None:
         super().__init__(stages, batch_to_input)
-        check_choice("merge", merge, ("mean", "gmean"))
+        check_choice("merge", merge, ENSEMBLE_MERGES)
         check_choice("view_merge", view_merge, MERGE_MODES)
         self.view_names = (views,) if isinstance(views, str) else tuple(views)
         self.views = make_views(self.view_names)
@@ -125,6 +128,7 @@ class EnsembleEvaluation(EvaluationCallback):
 
     @property
     def state_key(self) -> str:
+        # Lightning's protected helper for a state key that tells two instances apart (its own callbacks use it).
         return self._generate_state_key(checkpoints=self.checkpoints, include_module=self.include_module)
 
     @property

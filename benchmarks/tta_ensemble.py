@@ -89,7 +89,7 @@ def main() -> None:
             default=lambda d=default: d.merged_log_probs(model, x),
         )
         plain, t_batched, t_loop, t_default = t["plain"], t["batched"], t["loop"], t["default"]
-        mode = "batched" if default._use_batched(device) else "loop"
+        mode = "batched" if default.wrap(model).use_batched(device) else "loop"
         print(
             f"TTA K={k}: plain pass {plain * 1e3:.2f} ms, batched {t_batched * 1e3:.2f} ms, loop {t_loop * 1e3:.2f} ms,"
             f" batched/loop {t_batched / t_loop:.2f}x; default ({mode}) {t_default * 1e3:.2f} ms ="

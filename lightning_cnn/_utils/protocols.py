@@ -21,6 +21,7 @@ __all__ = [
     "HasPredictIds",
     "HasPreviewImages",
     "HasSplit",
+    "HasTestProbabilities",
 ]
 
 
@@ -80,3 +81,15 @@ class HasSplit(Protocol):
     def split(self) -> Mapping[str, Any]: ...
 
     def labels(self) -> Any: ...
+
+
+@runtime_checkable
+class HasTestProbabilities(Protocol):
+    """A callback that keeps its own predicted probabilities of the last test run (TTA, the ensemble).
+
+    ``test_probabilities`` maps a name (``"tta"``, ``"ensemble"``) to this rank's probabilities ``[N, C]`` of the
+    test set, in batch order; the training plots draw each as a line of the reliability diagram.
+    """
+
+    @property
+    def test_probabilities(self) -> Mapping[str, torch.Tensor]: ...

@@ -7,7 +7,18 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_choice", "check_fraction", "check_positive", "check_probability", "did_you_mean"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_fraction",
+    "check_int",
+    "check_positive",
+    "check_probability",
+    "check_range",
+    "check_registry",
+    "check_weights",
+    "did_you_mean",
+]
 
 
 def did_you_mean(value: Any, choices: Iterable[str]) -> str:
@@ -154,7 +165,7 @@ def check_range(
     above = value >= low if include_low else value > low
     below = value <= high if include_high else value < high
     if not (above and below):  # NaN fails both
-        interval = f"{'[' if include_low else '('}{low}, {high}{']' if include_high else ')'}"
+        interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
         raise ValueError(f"Expected {argument} to be in {interval}{where}, but got {value!r}.")
 
 

@@ -2,115 +2,35 @@
 
 from __future__ import annotations
 
-import glob
-import importlib
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-import lightning.pytorch as pl
 import torch
+from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torch.func import functional_call, stack_module_state
+from torchmetrics import MetricCollection
 from typing_extensions import override
 
+from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.protocols import ChecksCheckpointData
-from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn._utils.validation import check_choice
-from lightning_cnn.callbacks.tta import (
-    ViewName,
-    _forward_context,
-    _labels,
-    _MergingCallback,
-    _Scores,
-    _split_batch,
-    make_views,
+from lightning_cnn.callbacks.evaluation import (
+    EvalStage,
+    EvaluationCallback,
+    forward_context,
+    make_scores,
+    update_scores,
 )
+from lightning_cnn.callbacks.members import expand_checkpoints, load_member_checkpoint
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
+from lightning_cnn.tta import ViewName, make_views
 
-__all__ = ["EnsembleEvaluation", "expand_checkpoints", "load_member"]
+__all__ = ["ENSEMBLE_MERGES", "EnsembleEvaluation", "EnsembleMerge"]
 
-Stage = Literal["val", "test", "predict"]
-_STAGES = ("val", "test", "predict")
-
-
-def expand_checkpoints(specs: str | Sequence[str]) -> list[str]:
-    """Expand checkpoint paths, glob patterns and folders (their ``*.ckpt``, sorted) into file paths.
-
-    Args:
-        specs: paths, patterns or folders.
-
-    Raises:
-        FileNotFoundError: naming each entry that matches no checkpoint file.
-
-    Example:
-        >>> expand_checkpoints([])
-        []
-    """
-    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
-    paths: list[str] = []
-    for spec in specs:
-        spec = os.fspath(spec)
-        if os.path.isdir(spec):
-            found = sorted(str(p) for p in Path(spec).rglob("*.ckpt"))
-        elif glob.has_magic(spec):
-            found = sorted(glob.glob(spec, recursive=True))
-        else:
-            found = [spec] if os.path.isfile(spec) else []
-        if not found:
-            raise FileNotFoundError(f"Expected checkpoint files at {spec!r} (a path, glob or folder), but found none.")
-        paths.extend(p for p in found if p not in paths)
-    return paths
-
-
-def _import_class(path: str) -> type:
-    module_name, _, name = path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"Expected a class path such as 'my_package.MyModel', but got {path!r}.")
-    cls = getattr(importlib.import_module(module_name), name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"{path!r} names no class (module {module_name!r} has no class {name!r}).")
-    return cls
-
-
-def load_member(path: str, member_class: str | type | None = None, fallback: type | None = None) -> nn.Module:
-    """Rebuild a module from a Lightning checkpoint, read with ``torch.load(weights_only=True)``.
-
-    The class is ``member_class`` when given, else the checkpoint's ``hyper_parameters["_class_path"]``
-    (saved by LightningCLI), else ``fallback``; it is built from the saved hyperparameters and gets the
-    saved ``state_dict``. The module is returned in eval mode, on the CPU.
-
-    Args:
-        path: checkpoint file.
-        member_class: a class or its import path.
-        fallback: the class to use when neither names one (e.g. the running module's).
-
-    Raises:
-        ValueError: when no class is known.
-    """
-    return _load_member(path, member_class, fallback)[0]
-
-
-def _load_member(path: str, member_class: str | type | None, fallback: type | None) -> tuple[nn.Module, dict[str, Any]]:
-    """:func:`load_member`, plus the rest of its checkpoint (all but the state dict), for the DataModule's checks."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    hparams = dict(ckpt.get("hyper_parameters") or {})
-    hparams.pop("_instantiator", None)
-    class_path = hparams.pop("_class_path", None)
-    cls: type | None
-    if member_class is not None:
-        cls = _import_class(member_class) if isinstance(member_class, str) else member_class
-    elif class_path is not None:
-        cls = _import_class(class_path)
-    else:
-        cls = fallback
-    if cls is None:
-        raise ValueError(f"The checkpoint {path!r} names no class: pass member_class='package.Class'.")
-    with restoring_weights():  # the state dict replaces every tensor: no weights file, no download
-        module = cls(**hparams)
-    module.load_state_dict(ckpt.pop("state_dict"))
-    return module.eval(), ckpt
+EnsembleMerge = Literal["mean", "gmean"]
+ENSEMBLE_MERGES: tuple[str, ...] = get_args(EnsembleMerge)
 
 
 def _same_architecture(members: Sequence[nn.Module]) -> bool:
@@ -124,15 +44,16 @@ def _same_architecture(members: Sequence[nn.Module]) -> bool:
     return True
 
 
-class EnsembleEvaluation(_MergingCallback):
+class EnsembleEvaluation(EvaluationCallback):
     """Evaluate an ensemble of trained models on the batches the trainer already loads.
 
     Members come from checkpoint paths, glob patterns or folders of snapshots (``checkpoints``), from
     modules in memory (``members``), and — with ``include_module=True`` — the module under test itself
     (e.g. the one ``lightning-cnn test --ckpt_path a.ckpt`` restored; a checkpoint equal to the trainer's
-    ``ckpt_path`` is not loaded twice). Members may be of different classes (see :func:`load_member`).
-    They are moved to the module's device once, kept in eval mode, and run in ``on_*_batch_end`` on the
-    batch the trainer already has (so data is loaded and normalized once).
+    ``ckpt_path`` is not loaded twice). Members may be of different classes (see
+    :func:`~lightning_cnn.callbacks.members.load_member`). They are moved to the module's device once, kept in
+    eval mode, and run in ``on_*_batch_end`` on the batch the trainer already has (so data is loaded and
+    normalized once).
 
     Logged (``{stage}`` is ``val`` or ``test``): ``member{i}_acc`` and ``member{i}_nll`` of each member,
     ``member_mean_acc``, ``member_mean_nll``, the mean-probability ensemble's ``ensemble_acc``,
@@ -155,7 +76,7 @@ class EnsembleEvaluation(_MergingCallback):
         merge: how the ensemble's probability is formed: ``"mean"`` (of probabilities) or ``"gmean"``.
         vectorize: use the vectorized path; ``None``: on CUDA when the members share an architecture.
         views: test-time augmentation of every member (see
-            :func:`~lightning_cnn.callbacks.tta.make_views`); the default ``("identity",)`` is none.
+            :func:`~lightning_cnn.tta.make_views`); the default ``("identity",)`` is none.
         view_merge: how each member's views are merged before the members are.
         stages: loops to run in.
         batch_to_input: a function from a batch to ``(images, labels or None)``.
@@ -170,7 +91,7 @@ class EnsembleEvaluation(_MergingCallback):
         torch.Size([3, 2, 3])
     """
 
-    _probability_name = "ensemble"
+    probability_name = "ensemble"
 
     def __init__(
         self,
@@ -178,34 +99,28 @@ class EnsembleEvaluation(_MergingCallback):
         members: Sequence[nn.Module] | None = None,
         include_module: bool = True,
         member_class: str | None = None,
-        merge: Literal["mean", "gmean"] = "mean",
+        merge: EnsembleMerge = "mean",
         vectorize: bool | None = None,
         views: Sequence[ViewName] = ("identity",),
         view_merge: MergeMode = "mean",
-        stages: Sequence[Stage] = ("test", "predict"),
+        stages: Sequence[EvalStage] = ("test", "predict"),
         batch_to_input: Callable[[Any], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
     ) -> None:
-        super().__init__()
-        check_choice("merge", merge, ("mean", "gmean"))
+        super().__init__(stages, batch_to_input)
+        check_choice("merge", merge, ENSEMBLE_MERGES)
         check_choice("view_merge", view_merge, MERGE_MODES)
         self.view_names = (views,) if isinstance(views, str) else tuple(views)
         self.views = make_views(self.view_names)
         self.view_merge = view_merge
-        stage_names: tuple[str, ...] = (stages,) if isinstance(stages, str) else tuple(stages)
-        for stage in stage_names:
-            check_choice("stages", stage, _STAGES)
         self.checkpoints = [checkpoints] if isinstance(checkpoints, str) else list(checkpoints or [])
         self._given = [m.eval() for m in (members or [])]
         self.include_module = include_module
         self.member_class = member_class
         self.merge = merge
         self.vectorize = vectorize
-        self.stages = stage_names
-        self._batch_to_input = batch_to_input
         self._loaded: list[nn.Module] | None = None  # checkpoint members, loaded once
         self._module: nn.Module | None = None  # the running module, when it is a member
         self._stacked: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
-        self._scores: dict[str, dict[str, _Scores]] = {}
         self.checkpoint_paths: list[str] = []
         self._member_data: list[tuple[str, dict[str, Any]]] = []  # (checkpoint, its DataModule's state)
         if not self.checkpoints and not self._given and not include_module:
@@ -213,6 +128,7 @@ class EnsembleEvaluation(_MergingCallback):
 
     @property
     def state_key(self) -> str:
+        # Lightning's protected helper for a state key that tells two instances apart (its own callbacks use it).
         return self._generate_state_key(checkpoints=self.checkpoints, include_module=self.include_module)
 
     @property
@@ -221,19 +137,8 @@ class EnsembleEvaluation(_MergingCallback):
         own = [self._module] if self._module is not None else []
         return own + (self._loaded or []) + self._given
 
-    # ------------------------------------------------------------------ overridable pieces
-    def batch_to_input(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Return ``(images, labels or None)`` of a batch; override for other batch shapes."""
-        if self._batch_to_input is not None:
-            return self._batch_to_input(batch)
-        return _split_batch(batch)
-
-    def forward(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Logits of one member for images ``x``."""
-        return member(x)
-
     # ------------------------------------------------------------------ members
-    def _prepare(self, trainer: pl.Trainer | None, module: nn.Module | None, stage: str | None = None) -> None:
+    def _prepare(self, trainer: Trainer | None, module: nn.Module | None, stage: str | None = None) -> None:
         """Load checkpoint members once; move every member to the module's device; stack for vmap."""
         if self._loaded is None:
             paths = expand_checkpoints(self.checkpoints) if self.checkpoints else []
@@ -244,7 +149,7 @@ class EnsembleEvaluation(_MergingCallback):
             fallback = type(module) if module is not None else None
             self._loaded, self._member_data = [], []
             for p in paths:
-                member, rest = _load_member(p, self.member_class, fallback)
+                member, rest = load_member_checkpoint(p, self.member_class, fallback)
                 self._loaded.append(member)
                 self._member_data.append((p, rest))
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
@@ -302,36 +207,37 @@ class EnsembleEvaluation(_MergingCallback):
 
     # ------------------------------------------------------------------ hooks
     @override
-    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if "val" in self.stages:
             self._prepare(trainer, pl_module, "val")
 
     @override
-    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if "test" in self.stages:
             self._prepare(trainer, pl_module, "test")
 
     @override
-    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if "predict" in self.stages:
             self._prepare(trainer, pl_module, "predict")
 
-    def _streams(self, stage: str, m: int, num_classes: int, device: torch.device) -> dict[str, _Scores]:
+    def _streams(self, stage: str, m: int, num_classes: int, device: torch.device) -> dict[str, MetricCollection]:
         streams = self._scores.get(stage)
         if streams is None or len(streams) != m + 2:
-            streams = {f"member{i}": _Scores(num_classes, ece=False) for i in range(m)}
-            streams["ensemble"] = _Scores(num_classes)
-            streams["ensemble_vote"] = _Scores(num_classes, ece=False)
+            streams = {f"member{i}": make_scores(num_classes, ece=False) for i in range(m)}
+            streams["ensemble"] = make_scores(num_classes)
+            streams["ensemble_vote"] = make_scores(num_classes, ece=False)
             self._scores[stage] = streams
         for s in streams.values():
             s.to(device)
         return streams
 
-    def _on_batch(
-        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int, stage: str
+    @override
+    def evaluate_batch(
+        self, trainer: Trainer, module: LightningModule, batch: Any, batch_idx: int, stage: str
     ) -> torch.Tensor:
         x, y = self.batch_to_input(batch)
-        with _forward_context(trainer):
+        with forward_context(trainer):
             if len(self.views) == 1 and self.views[0].name == "identity":
                 logits = self.member_logits(x).float()
             else:  # [K, M, B, C] -> per member, merge its K views: log-probabilities [M, B, C]
@@ -339,18 +245,17 @@ class EnsembleEvaluation(_MergingCallback):
                 logits = torch.stack([merge_log_probs(v, self.view_merge) for v in per_view.unbind(1)])
         merged = merge_log_probs(logits, self.merge)
         if y is not None and stage != "predict":
-            labels = _labels(y)
+            labels = class_indices(y)
             streams = self._streams(stage, logits.shape[0], logits.shape[-1], logits.device)
             for i, member in enumerate(logits):
-                streams[f"member{i}"].update(member.log_softmax(-1), labels)
-            streams["ensemble"].update(merged, labels)
-            streams["ensemble_vote"].update(merge_log_probs(logits, "vote"), labels)
+                update_scores(streams[f"member{i}"], member.log_softmax(-1), labels)
+            update_scores(streams["ensemble"], merged, labels)
+            update_scores(streams["ensemble_vote"], merge_log_probs(logits, "vote"), labels)
         return merged
 
-    def _on_epoch_end(self, module: pl.LightningModule, stage: str) -> None:
-        streams = self._scores.get(stage)
-        if streams is None or stage not in self.stages:
-            return
+    @override
+    def log_epoch(self, module: LightningModule, stage: str) -> None:
+        streams = self._scores[stage]
         values: dict[str, torch.Tensor] = {}
         member_acc, member_nll = [], []
         for name, scores in streams.items():
@@ -368,13 +273,12 @@ class EnsembleEvaluation(_MergingCallback):
         values["member_mean_nll"] = nlls.mean()
         values["ensemble_gain_vs_best"] = values["ensemble_acc"] - accs.max()
         values["ensemble_gain_vs_mean"] = values["ensemble_acc"] - accs.mean()
-        for name, value in values.items():
-            module.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, sync_dist=False)
+        self.log_values(module, stage, values)
         for scores in streams.values():
             scores.reset()
 
     @override
-    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # Do not hold the running module (or its stacked copy) after the loop.
         self._module = None
         self._stacked = None

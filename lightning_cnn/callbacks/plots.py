@@ -10,11 +10,22 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from torchmetrics.functional.classification import multiclass_calibration_error, multiclass_confusion_matrix
 from typing_extensions import override
 
+from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.distributed import gather
+from lightning_cnn._utils.protocols import HasClassNames, HasTestProbabilities
 
-__all__ = ["TrainingPlots", "plot_confusion_matrix", "plot_curves", "plot_reliability"]
+__all__ = [
+    "TrainingPlots",
+    "calibration_error",
+    "confusion_matrix",
+    "plot_confusion_matrix",
+    "plot_curves",
+    "plot_reliability",
+    "reliability_bins",
+]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -77,8 +88,51 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str 
     return Path(path)
 
 
+def confusion_matrix(probs: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Counts ``[K, K]`` of (true class, predicted class) pairs, from probabilities ``[N, K]`` and labels ``[N]``.
+
+    Example:
+        >>> confusion_matrix(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), torch.tensor([0, 1, 1])).tolist()
+        [[1, 0], [1, 1]]
+    """
+    matrix = multiclass_confusion_matrix(probs.argmax(-1), target, num_classes=probs.shape[-1])
+    return matrix.cpu().numpy().astype(np.int64)
+
+
+def calibration_error(probs: torch.Tensor, target: torch.Tensor, bins: int = 15) -> float:
+    """The L1 expected calibration error over ``bins`` equal-width confidence bins, as the modules' ``test/ece``.
+
+    Example:
+        >>> round(calibration_error(torch.tensor([[0.9, 0.1], [0.4, 0.6]]), torch.tensor([0, 0])), 3)
+        0.35
+    """
+    probs = probs.float()
+    return float(multiclass_calibration_error(probs, target, num_classes=probs.shape[-1], n_bins=bins, norm="l1"))
+
+
+def reliability_bins(probs: torch.Tensor, target: torch.Tensor, bins: int = 15) -> tuple[list[float], list[float]]:
+    """Mean confidence and accuracy of each non-empty equal-width confidence bin: the points of the diagram.
+
+    Example:
+        >>> reliability_bins(torch.tensor([[0.9, 0.1], [0.4, 0.6]]), torch.tensor([0, 0]), bins=2)
+        ([0.75], [0.5])
+    """
+    conf, pred = probs.float().max(-1)
+    correct = (pred == target).float()
+    idx = torch.bucketize(conf, torch.linspace(0, 1, bins + 1)[1:-1])
+    xs, ys = [], []
+    for b in range(bins):
+        mask = idx == b
+        if mask.any():
+            xs.append(conf[mask].mean().item())
+            ys.append(correct[mask].mean().item())
+    return xs, ys
+
+
 def plot_reliability(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], path: str | Path, bins: int = 15) -> Path:
     """Write a reliability diagram: accuracy against confidence per bin, one line per prediction kind.
+
+    Each line's label gives its :func:`calibration_error` (torchmetrics' ``MulticlassCalibrationError``).
 
     Args:
         curves: ``{name: (probabilities [N, K], targets [N])}``, e.g. plain, TTA and ensemble predictions.
@@ -88,19 +142,9 @@ def plot_reliability(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], path:
     fig = _figure(5, 5)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    edges = torch.linspace(0, 1, bins + 1)
     for name, (probs, target) in curves.items():
-        conf, pred = probs.float().max(-1)
-        correct = (pred == target).float()
-        idx = torch.bucketize(conf, edges[1:-1])
-        xs, ys = [], []
-        ece = 0.0
-        for b in range(bins):
-            mask = idx == b
-            if mask.any():
-                xs.append(conf[mask].mean().item())
-                ys.append(correct[mask].mean().item())
-                ece += mask.float().mean().item() * abs(xs[-1] - ys[-1])
+        xs, ys = reliability_bins(probs, target, bins)
+        ece = calibration_error(probs, target, bins)
         ax.plot(xs, ys, "-o", markersize=3, label=f"{name} (ECE {ece:.3f})")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
@@ -141,6 +185,7 @@ class TrainingPlots(Callback):
         self._targets: list[torch.Tensor] = []
         self.written: list[Path] = []
         self.reliability_curves: list[str] = []
+        self.calibration_errors: dict[str, float] = {}  # the ECE of each line of the last reliability diagram
 
     # ------------------------------------------------------------------ where
     @override
@@ -228,8 +273,7 @@ class TrainingPlots(Callback):
         target = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
         if not isinstance(target, torch.Tensor):
             return
-        if target.is_floating_point():
-            target = target.argmax(-1)
+        target = class_indices(target)
         # Kept where they are: one copy to the host at the end of the epoch instead of a wait for the device per batch.
         self._probs.append(outputs.detach().float().softmax(-1))
         self._targets.append(target.detach())
@@ -247,9 +291,8 @@ class TrainingPlots(Callback):
         # takes part in the collective, rank 0 draws.
         extras: dict[str, torch.Tensor] = {}
         for callback in getattr(trainer, "callbacks", []):
-            extra = getattr(callback, "test_probabilities", None)
-            if isinstance(extra, dict):
-                for name, p in extra.items():
+            if isinstance(callback, HasTestProbabilities):
+                for name, p in callback.test_probabilities.items():
                     if isinstance(p, torch.Tensor) and p.shape == local_shape:
                         if trainer.world_size > 1:
                             p = gather(pl_module, p.to(probs.device)).flatten(0, 1)
@@ -258,15 +301,15 @@ class TrainingPlots(Callback):
         if not trainer.is_global_zero:
             return
         k = probs.shape[1]
-        given = self.class_names or getattr(getattr(trainer, "datamodule", None), "class_names", None)
+        datamodule = getattr(trainer, "datamodule", None)
+        given = self.class_names or (datamodule.class_names if isinstance(datamodule, HasClassNames) else None)
         names = [str(n) for n in (given or range(k))][:k]
-        pred = probs.argmax(-1)
-        matrix = np.zeros((k, k), dtype=np.int64)
-        np.add.at(matrix, (target.numpy(), pred.numpy()), 1)
         folder = self._folder(trainer)
+        matrix = confusion_matrix(probs, target)
         self._emit(trainer, plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png"))
         curves = {"plain": (probs, target)} | {name: (p, target) for name, p in extras.items()}
         self.reliability_curves = list(curves)
+        self.calibration_errors = {name: calibration_error(p, t) for name, (p, t) in curves.items()}
         self._emit(trainer, plot_reliability(curves, folder / "reliability.png"))
 
     # ------------------------------------------------------------------ state

@@ -54,7 +54,7 @@ def test_checkpoint_tests_and_joins_an_ensemble_after_its_weights_file_is_gone(d
     import timm
     import torch
 
-    from lightning_cnn.callbacks.ensemble import load_member
+    from lightning_cnn.callbacks.members import load_member
 
     weights = digit_folder.parent / "backbone.pth"
     torch.save(timm.create_model("test_resnet", num_classes=3).state_dict(), weights)

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 
 import lightning_cnn.callbacks.ensemble  # noqa: F401  (registers the short name for the CLI)
 from lightning_cnn import DigitsDataModule, SimpleCNN
-from lightning_cnn.callbacks.ensemble import EnsembleEvaluation, expand_checkpoints, load_member
+from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
+from lightning_cnn.callbacks.members import expand_checkpoints, load_member
 from lightning_cnn.callbacks.tta import TestTimeAugmentation
 from lightning_cnn.cli import CNNCli
 
@@ -222,7 +223,7 @@ def test_ensemble_with_tta_views_merges_each_member_then_the_members(members):
     y = torch.randint(0, 10, (8,))
     ensemble = EnsembleEvaluation(members=members[:2], include_module=False, views=("identity", "shift_left"))
     ensemble._prepare(None, None)
-    merged = ensemble._on_batch(None, None, (x, y), 0, "test").exp()  # type: ignore[arg-type]
+    merged = ensemble.evaluate_batch(None, None, (x, y), 0, "test").exp()  # type: ignore[arg-type]
     shifted = torch.nn.functional.pad(x, (0, 1))[..., 1:]
     with torch.no_grad():
         per_member = [(m(x).softmax(-1) + m(shifted).softmax(-1)) / 2 for m in members[:2]]

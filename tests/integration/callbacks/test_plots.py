@@ -178,3 +178,15 @@ def test_training_curve_goes_on_after_an_epoch_it_missed():
     plots._record_train(SimpleNamespace(callback_metrics={"train/loss": torch.tensor(3.0)}), 3)
     got = plots.history["train/loss"]
     assert got[0] == 1.0 and np.isnan(got[1]) and np.isnan(got[2]) and got[3] == 3.0
+
+
+def test_reliability_diagram_prints_the_ece_the_module_logs_as_test_ece(fast_trainer, tmp_path):
+    pl.seed_everything(0)
+    dm = DigitsDataModule()
+    model = SimpleCNN(channels=(4, 8), hidden=())
+    plots = TrainingPlots(dirpath=str(tmp_path))
+    trainer = pl.Trainer(**fast_trainer, max_epochs=1, callbacks=[plots])
+    trainer.fit(model, dm)
+    result = trainer.test(model, dm, verbose=False)[0]
+    assert result["test/ece"] > 0
+    assert plots.calibration_errors["plain"] == pytest.approx(result["test/ece"], abs=1e-6)

@@ -1,4 +1,4 @@
-"""Pure tensor math of evaluation: merging test-time-augmentation views and ensemble members.
+"""Merging several predictions of the same samples: test-time-augmentation views and ensemble members.
 
 Every function takes a stack of logits ``[K, B, C]`` (``K`` views or members, ``B`` samples, ``C``
 classes) and works on log-probabilities (``log_softmax``), never on raw logits: an infinite logit gives
@@ -8,7 +8,7 @@ a finite answer instead of a NaN, and the geometric mean is a stable ``softmax(m
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 MergeMode = Literal["mean", "gmean", "max", "logits", "vote"]
-MERGE_MODES: tuple[str, ...] = ("mean", "gmean", "max", "logits", "vote")
+MERGE_MODES: tuple[str, ...] = get_args(MergeMode)
 
 # Weight of the mean probability added to the vote counts in "vote" mode: small enough never to
 # outweigh one vote (it is < 1), large enough to break ties and keep every probability above zero.

@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 from typing_extensions import override
 
 from lightning_cnn._utils.validation import check_choice, check_positive
-from lightning_cnn.data.augment import build_augmentation
+from lightning_cnn.augment import build_augmentation
 from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
 
 __all__ = ["VIEW_NAMES", "TestTimeAugmentation", "View", "ViewName", "make_views"]

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import torch
 from typing_extensions import override
 
-from lightning_cnn.data.augment import BatchAugmentation
+from lightning_cnn.augment import BatchAugmentation
 
 __all__ = ["AugmentationPreview", "augmentation_grid", "save_augmentation_preview"]
 
@@ -26,7 +26,7 @@ def augmentation_grid(
         seed: seed of the augmentation's random draws.
 
     Example:
-        >>> from lightning_cnn.data.augment import build_augmentation
+        >>> from lightning_cnn.augment import build_augmentation
         >>> augmentation_grid(torch.rand(2, 3, 16, 16), build_augmentation("light"), versions=3).shape
         torch.Size([3, 38, 74])
     """

@@ -6,7 +6,8 @@ from typing import get_args
 
 import pytest
 
-from lightning_cnn.data.datamodule import _NORMALIZE, NormalizeName
+from lightning_cnn.data.normalization import NORMALIZE_NAMES as _NORMALIZE
+from lightning_cnn.data.normalization import NormalizeName
 from lightning_cnn.losses import LOSSES
 from lightning_cnn.models.base import LossName, OptimizerName, SchedulerName
 from lightning_cnn.models.simple_cnn import ActivationName, GlobalPoolName, InitName, NormName, PoolName

@@ -124,6 +124,10 @@ class TorchvisionDataModule(ClassifierDataModule):
         return self._train_data()[1]
 
     @property
+    def has_test_source(self) -> bool:
+        return True
+
+    @property
     def class_names(self) -> list[str]:
         return self._train_data()[2]
 
@@ -138,10 +142,6 @@ class TorchvisionDataModule(ClassifierDataModule):
     @property
     def image_size(self) -> int:
         return 28 if self.dataset_name in ("MNIST", "FashionMNIST") else 32
-
-    @property
-    def has_test_source(self) -> bool:
-        return True
 
     def make_dataset(self, indices: np.ndarray, train: bool) -> Dataset:
         x, y, _ = self._train_data()

@@ -8,7 +8,7 @@ import os
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -29,6 +29,7 @@ from lightning_cnn.data.normalization import (
 from lightning_cnn.data.placement import AUGMENT_ON_NAMES, AugmentedDataset, AugmentOn, resolve_augment_on
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state
+from lightning_cnn.data.source import passed_on_signature
 from lightning_cnn.data.splits import SplitState, check_fractions, split_digest
 
 __all__ = ["ClassifierDataModule"]
@@ -139,6 +140,14 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         self.predict_set: Dataset | None = None
         self._pending_rng: dict[str, Any] | None = None
 
+    #: Shared arguments a source sets itself rather than take from its caller (e.g. ``test_fraction``).
+    fixed_arguments: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give a source that passes the shared arguments on through ``**kwargs`` a signature that lists them."""
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = passed_on_signature(cls)  # type: ignore[attr-defined]
+
     def save_hyperparameters(
         self,
         *args: Any,
@@ -158,6 +167,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         if args:
             return
         skip = {ignore} if isinstance(ignore, str) else set(ignore or ())
+        skip |= set(self.fixed_arguments)
         missing = {k: v for k, v in self._shared_arguments.items() if k not in skip and k not in self.hparams}
         if missing:
             self.hparams.update(missing)

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from torch.utils.data import Dataset
 
-__all__ = ["DataSource"]
+__all__ = ["DataSource", "passed_on_signature"]
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def passed_on_signature(cls: type) -> inspect.Signature:
+    """``cls``'s own ``__init__`` parameters, then (when it takes ``**kwargs``) its parent's that it does not fix.
+
+    What ``inspect.signature(cls)`` shows: a source's own arguments followed by the shared ones it passes on with
+    ``super().__init__(**kwargs)``, keyword-only, less those it fixes itself (its ``fixed_arguments``).
+
+    Example:
+        >>> class Base:
+        ...     def __init__(self, batch_size: int = 64, seed: int = 0) -> None: ...
+        >>> class Source(Base):
+        ...     fixed_arguments = ("seed",)
+        ...     def __init__(self, root: str, **kwargs) -> None: ...
+        >>> passed_on_signature(Source)
+        <Signature (root: 'str', *, batch_size: 'int' = 64)>
+    """
+    own = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+    params = [p for p in own if p.kind not in _VARIADIC]
+    if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in own):
+        return inspect.Signature(params)
+    taken = {p.name for p in params} | set(getattr(cls, "fixed_arguments", ()))
+    parent = inspect.signature(cls.__mro__[1])
+    passed = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parent.parameters.values()]
+    return inspect.Signature(params + [p for p in passed if p.name not in taken and p.kind not in _VARIADIC])
 
 
 class DataSource:

@@ -66,6 +66,8 @@ class TorchvisionDataModule(ClassifierDataModule):
         (10, 3, 32)
     """
 
+    fixed_arguments = ("test_fraction",)  # 0: the official test set is the test set
+
     def __init__(
         self,
         name: TorchvisionName = "MNIST",
@@ -78,7 +80,7 @@ class TorchvisionDataModule(ClassifierDataModule):
         # The official test set is the test set: nothing of the training set is held out for one.
         super().__init__(val_fraction=val_fraction, test_fraction=0.0, **kwargs)
         check_choice("name", name, TORCHVISION_NAMES)
-        self.save_hyperparameters(ignore=["test_fraction"])  # fixed at 0: not an argument of this source
+        self.save_hyperparameters()
         self.dataset_name = name
         self.root = str(root)
         self.download = download

@@ -13,28 +13,34 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 def passed_on_signature(cls: type) -> inspect.Signature:
-    """``cls``'s own ``__init__`` parameters, then (when it takes ``**kwargs``) its parent's that it does not fix.
+    """``cls``'s ``__init__`` parameters with, when it takes ``**kwargs``, its parent's that it passes on.
 
-    What ``inspect.signature(cls)`` shows: a source's own arguments followed by the shared ones it passes on with
-    ``super().__init__(**kwargs)``, keyword-only, less those it fixes itself (its ``fixed_arguments``).
+    What ``inspect.signature(cls)`` shows for a source that calls ``super().__init__(**kwargs)``: its own
+    positional arguments, then the parent's arguments in the parent's order (keyword-only; an own keyword-only
+    argument of the same name, such as another default, takes the parent's place; those the source fixes
+    itself, its ``fixed_arguments``, are left out), then its other keyword-only arguments.
 
     Example:
         >>> class Base:
-        ...     def __init__(self, batch_size: int = 64, seed: int = 0) -> None: ...
+        ...     def __init__(self, batch_size: int = 64, val: float = 0.2, seed: int = 0) -> None: ...
         >>> class Source(Base):
         ...     fixed_arguments = ("seed",)
-        ...     def __init__(self, root: str, **kwargs) -> None: ...
+        ...     def __init__(self, root: str, *, val: float = 0.1, rgb: bool = False, **kwargs) -> None: ...
         >>> passed_on_signature(Source)
-        <Signature (root: 'str', *, batch_size: 'int' = 64)>
+        <Signature (root: 'str', *, batch_size: 'int' = 64, val: 'float' = 0.1, rgb: 'bool' = False)>
     """
     own = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
     params = [p for p in own if p.kind not in _VARIADIC]
     if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in own):
         return inspect.Signature(params)
-    taken = {p.name for p in params} | set(getattr(cls, "fixed_arguments", ()))
-    parent = inspect.signature(cls.__mro__[1])
-    passed = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parent.parameters.values()]
-    return inspect.Signature(params + [p for p in passed if p.name not in taken and p.kind not in _VARIADIC])
+    keyword = {p.name: p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    fixed = set(getattr(cls, "fixed_arguments", ()))
+    merged = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    taken = {p.name for p in merged} | fixed
+    for p in inspect.signature(cls.__mro__[1]).parameters.values():
+        if p.name not in taken and p.kind not in _VARIADIC:
+            merged.append(keyword.pop(p.name, p.replace(kind=inspect.Parameter.KEYWORD_ONLY)))
+    return inspect.Signature(merged + list(keyword.values()))
 
 
 class DataSource:

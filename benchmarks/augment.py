@@ -18,7 +18,8 @@ import time
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_cnn.data.augment import build_augmentation, resolve_augment_on
+from lightning_cnn.augment import build_augmentation
+from lightning_cnn.data.placement import resolve_augment_on
 
 SPEC = "standard"  # flip + affine (rotation, translation, scale) + colour jitter
 

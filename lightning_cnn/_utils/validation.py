@@ -138,8 +138,10 @@ def check_range(
     include_low: bool = True,
     include_high: bool = True,
     where: str = "",
-) -> None:
-    """Raise ``ValueError`` unless ``value`` lies between ``low`` and ``high`` (each end open or closed).
+) -> float:
+    """Return ``value`` as a float when it lies between ``low`` and ``high`` (each end open or closed); else raise.
+
+    The bounds are shown as given: ``low=0, high=1`` reads ``[0, 1]``, ``high=180.0`` reads ``180.0``.
 
     Args:
         argument: name of the argument.
@@ -165,8 +167,9 @@ def check_range(
     above = value >= low if include_low else value > low
     below = value <= high if include_high else value < high
     if not (above and below):  # NaN fails both
-        interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
+        interval = f"{'[' if include_low else '('}{low}, {high}{']' if include_high else ')'}"
         raise ValueError(f"Expected {argument} to be in {interval}{where}, but got {value!r}.")
+    return float(value)
 
 
 def check_weights(argument: str, value: Any, num_classes: int | None, *, scalar: bool = False) -> Any:
@@ -222,3 +225,100 @@ def check_registry(registry: str, keys: Iterable[str], names: Iterable[str]) -> 
     keys, names = tuple(keys), tuple(names)
     if set(keys) != set(names):
         raise RuntimeError(f"{registry} has the keys {keys}, but its Literal names {names}.")
+
+
+__all__ += [
+    "check_optional_size",
+    "check_pair",
+    "check_range_pair",
+    "check_statistics",
+    "check_together",
+]
+
+
+def check_pair(argument: str, value: Any, meaning: str = "(min, max)") -> tuple[Any, Any]:
+    """Return ``value`` as a tuple when it is a sequence of two items (not a string); raise ``TypeError`` otherwise.
+
+    Example:
+        >>> check_pair("translate", 0.1, "(dx, dy)")
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected translate to be a pair (dx, dy), but got 0.1.
+    """
+    from collections.abc import Sequence
+
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"Expected {argument} to be a pair {meaning}, but got {value!r}.")
+    return value[0], value[1]
+
+
+def check_range_pair(argument: str, value: Any, low: float, high: float) -> tuple[float, float]:
+    """Return ``(min, max)`` as floats when ``value`` is a pair with ``low <= min <= max <= high``; raise otherwise.
+
+    Example:
+        >>> check_range_pair("scale", (1.2, 0.9), 0.0, 10.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected scale to be a pair with 0.0 <= min <= max <= 10.0, but got (1.2, 0.9).
+    """
+    first, second = check_pair(argument, value)
+    a, b = float(first), float(second)
+    if not low <= a <= b <= high:
+        raise ValueError(f"Expected {argument} to be a pair with {low} <= min <= max <= {high}, but got {value!r}.")
+    return a, b
+
+
+def check_optional_size(argument: str, value: int | None) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``None`` or an int >= 1 (an image side in pixels).
+
+    Example:
+        >>> check_optional_size("image_size", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected image_size to be an int >= 1 or None, but got 0.
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"Expected {argument} to be an int >= 1 or None, but got {value!r}.")
+
+
+def check_together(first: str, first_value: Any, second: str, second_value: Any) -> None:
+    """Raise ``ValueError`` when exactly one of two arguments that belong together is given (not ``None``).
+
+    Example:
+        >>> check_together("mean", [0.5], "std", None)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected mean and std to be given together, but got only one of them.
+    """
+    if (first_value is None) != (second_value is None):
+        raise ValueError(f"Expected {first} and {second} to be given together, but got only one of them.")
+
+
+def _finite_number(value: Any) -> bool:
+    """A finite real number: Python's, NumPy's or a one-element tensor's (not a bool, not a string)."""
+    if isinstance(value, (bool, str, bytes)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_statistics(mean: Any, std: Any) -> None:
+    """Refuse normalization statistics that are not two equally long, non-empty lists of finite numbers, std > 0.
+
+    Example:
+        >>> check_statistics([0.5, 0.5], [0.2])
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected mean and std of the same length, but got [0.5, 0.5] and [0.2].
+    """
+    for name, values in (("mean", mean), ("std", std)):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise TypeError(f"Expected {name} to be a non-empty list of numbers (one per channel), but got {values!r}.")
+        if not all(_finite_number(v) for v in values):
+            raise ValueError(f"Expected every {name} value to be a finite number, but got {list(values)!r}.")
+    if len(mean) != len(std):
+        raise ValueError(f"Expected mean and std of the same length, but got {list(mean)!r} and {list(std)!r}.")
+    if any(float(v) <= 0 for v in std):
+        raise ValueError(f"Expected every std to be > 0, but got {list(std)!r}.")

@@ -13,6 +13,7 @@ from typing_extensions import override
 from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.protocols import HasAugmentation
 from lightning_cnn._utils.validation import check_positive
+from lightning_cnn.augment import build_augmentation
 from lightning_cnn.callbacks.evaluation import (
     EvalStage,
     EvaluationCallback,
@@ -20,7 +21,6 @@ from lightning_cnn.callbacks.evaluation import (
     make_scores,
     update_scores,
 )
-from lightning_cnn.data.augment import build_augmentation
 from lightning_cnn.functional import MergeMode
 from lightning_cnn.tta import TTAModel, View, ViewName, is_dropout, make_views
 

@@ -1,24 +1,32 @@
-"""LightningDataModules: sources, splits, normalization and augmentation."""
+"""LightningDataModules: sources, splits, normalization and augmentation placement.
 
-from lightning_cnn.data.augment import (
-    AUGMENTATIONS,
-    PRESETS,
-    BatchAugmentation,
-    BatchTransform,
-    build_augmentation,
-    resolve_augment_on,
-)
-from lightning_cnn.data.datamodule import ClassifierDataModule
+- :mod:`~lightning_cnn.data.base`: :class:`ClassifierDataModule`, the lifecycle, loaders and state every source shares.
+- :mod:`~lightning_cnn.data.source`: the interface a source implements.
+- :mod:`~lightning_cnn.data.digits`, :mod:`~lightning_cnn.data.folder`, :mod:`~lightning_cnn.data.arrays`,
+  :mod:`~lightning_cnn.data.torchvision`: one source per file.
+- :mod:`~lightning_cnn.data.readers`: listing image folders and decoding image files.
+- :mod:`~lightning_cnn.data.datasets`: the small datasets the sources hand to loaders, and their collate.
+- :mod:`~lightning_cnn.data.splits`: stratified splits, their digest and ``splits.json``.
+- :mod:`~lightning_cnn.data.normalization`: dataset, per-instance or no normalization, as a module with buffers.
+- :mod:`~lightning_cnn.data.placement`: where augmentation runs (device or loader workers).
+- :mod:`~lightning_cnn.data.compatibility`: checks that a model or a checkpoint fits the data.
+- :mod:`~lightning_cnn.data.sampling`, :mod:`~lightning_cnn.data.resident`: resumable training order, device-resident
+  batches.
+
+The augmentations themselves are :mod:`lightning_cnn.augment` (plain torch).
+"""
+
+from lightning_cnn.augment import AUGMENTATIONS, PRESETS, BatchAugmentation, BatchTransform, build_augmentation
+from lightning_cnn.data.arrays import ArrayDataModule
+from lightning_cnn.data.base import ClassifierDataModule
+from lightning_cnn.data.digits import DigitsDataModule
+from lightning_cnn.data.folder import ImageFolderDataModule
+from lightning_cnn.data.placement import resolve_augment_on
+from lightning_cnn.data.readers import BadImageError
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler
-from lightning_cnn.data.sources import (
-    ArrayDataModule,
-    BadImageError,
-    DigitsDataModule,
-    ImageFolderDataModule,
-    TorchvisionDataModule,
-)
 from lightning_cnn.data.splits import stratified_split
+from lightning_cnn.data.torchvision import TorchvisionDataModule
 
 __all__ = [
     "AUGMENTATIONS",

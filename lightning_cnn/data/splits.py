@@ -1,14 +1,35 @@
-"""Seeded, stratified train / validation / test splits."""
+"""Seeded, stratified train / validation / test splits, and their persistence as ``splits.json``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from lightning_cnn._utils.io import atomic_open
 from lightning_cnn._utils.validation import check_fraction
+from lightning_cnn.data.source import DataSource
 
-__all__ = ["check_fractions", "stratified_split"]
+__all__ = [
+    "SPLIT_FILE",
+    "SplitState",
+    "check_fractions",
+    "labels_digest",
+    "read_split",
+    "split_digest",
+    "split_file_digest",
+    "stratified_split",
+    "write_split",
+]
+
+#: The split's file name in a run's log folder.
+SPLIT_FILE = "splits.json"
+_KEYS = ("train", "val", "test")
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -88,3 +109,152 @@ def stratified_split(
         parts["test"].append(idx[n_val : n_val + n_test])
         parts["train"].append(idx[n_val + n_test :])
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+
+
+def split_digest(split: Mapping[str, np.ndarray]) -> str:
+    """A short fingerprint of a split's indices (to check that a resumed run uses the same split).
+
+    Example:
+        >>> a = stratified_split([0] * 10 + [1] * 10, seed=0)
+        >>> split_digest(a) == split_digest(stratified_split([0] * 10 + [1] * 10, seed=0)), len(split_digest(a))
+        (True, 16)
+    """
+    h = hashlib.sha256()
+    for key in _KEYS:
+        h.update(key.encode())
+        h.update(np.asarray(split[key], dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def labels_digest(labels: Sequence[int] | np.ndarray) -> str:
+    """A short fingerprint of the labels a split was computed from (a split of other data is not reused)."""
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    return hashlib.sha256(y.tobytes()).hexdigest()[:16]
+
+
+def write_split(path: str | Path, split: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    """Write the split's indices, its digest and what it was computed from (``meta``) as JSON, atomically."""
+    data = dict(meta) | {"num_samples": int(sum(len(v) for v in split.values())), "digest": split_digest(split)}
+    data |= {k: np.asarray(v).tolist() for k, v in split.items()}
+    with atomic_open(path, "w") as file:
+        file.write(json.dumps(data))
+
+
+def read_split(path: str | Path, meta: Mapping[str, Any], owner: str) -> dict[str, np.ndarray]:
+    """Read a split written by :func:`write_split`, checking that ``meta`` matches what it was computed from.
+
+    Raises:
+        ValueError: naming the first setting of ``meta`` that differs (``owner`` is the DataModule's name).
+    """
+    data = json.loads(Path(path).read_text())
+    for key, value in meta.items():
+        if data.get(key) != value:
+            raise ValueError(
+                f"The split in {path} was made with {key}={data.get(key)!r}, but this {owner} has {key}={value!r}."
+            )
+    return {k: np.asarray(data[k], dtype=np.int64) for k in _KEYS}
+
+
+def split_file_digest(path: str | Path) -> str | None:
+    """The digest recorded in a split file, or ``None`` when the file is missing or unreadable."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get("digest")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+class SplitState(DataSource):
+    """A DataModule's split: computed once from its source's labels, kept in ``splits.json``, checked on resume.
+
+    The split is :func:`stratified_split` of :meth:`labels` with ``split_seed`` and the fractions (no test
+    fraction when the source has its own test set). When a trainer is attached, ``splits.json`` in its log
+    folder is reused if it was made from the same labels and settings, and rank 0 writes it otherwise; a
+    checkpoint's split is found again by its digest.
+    """
+
+    split_seed: int
+    val_fraction: float
+    test_fraction: float
+    split_file: Path | None
+    _split: dict[str, np.ndarray] | None
+
+    def _split_meta(self) -> dict[str, Any]:
+        return {
+            # The labels' fingerprint keeps a split file of other data (same size, same seed) from being reused.
+            "labels_digest": labels_digest(self.labels()),
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": 0.0 if self.has_test_source else self.test_fraction,
+            "test_source": self.has_test_source,
+        }
+
+    def _compute_split(self) -> dict[str, np.ndarray]:
+        test_fraction = 0.0 if self.has_test_source else self.test_fraction
+        return stratified_split(
+            self.labels(), self.val_fraction, test_fraction, self.split_seed, class_names=self.class_names
+        )
+
+    @property
+    def split(self) -> dict[str, np.ndarray]:
+        """The train / val / test indices, computed once from the labels and ``split_seed``."""
+        if self._split is None:
+            self._split = self._compute_split()
+        return self._split
+
+    def save_split(self, path: str | Path) -> None:
+        """Write the split indices and what they were computed from as JSON (atomically)."""
+        write_split(path, self.split, self._split_meta())
+
+    def load_split(self, path: str | Path) -> dict[str, np.ndarray]:
+        """Read a split written by :meth:`save_split`, checking that it fits this DataModule's settings."""
+        return read_split(path, self._split_meta(), type(self).__name__)
+
+    def _split_path(self) -> Path | None:
+        trainer = self._trainer_or_none()
+        if trainer is None:
+            return None
+        return Path(trainer.log_dir or trainer.default_root_dir) / SPLIT_FILE
+
+    def _trainer_or_none(self) -> Any:
+        return getattr(self, "trainer", None)
+
+    def _prepare_split(self) -> None:
+        """Reuse ``splits.json`` of this run's folder when it fits, else compute the split; rank 0 writes it."""
+        path = self._split_path()
+        if path is None:
+            return
+        if self._split is None and path.is_file():
+            try:
+                self._split = self.load_split(path)
+            except (ValueError, KeyError, json.JSONDecodeError) as err:
+                warnings.warn(f"Not reusing {path}: {err} Computing the split again.", stacklevel=2)
+        split = self.split
+        self.split_file = path
+        trainer = self._trainer_or_none()
+        if trainer is not None and trainer.is_global_zero and split_file_digest(path) != split_digest(split):
+            self.save_split(path)
+
+    def _checkpoint_split(self, digest: str, split_file: str | None) -> dict[str, np.ndarray]:
+        """The split with this digest: read from ``split_file`` when it is still there, else recomputed."""
+        if split_file is not None and Path(split_file).is_file():
+            candidate = self.load_split(split_file)
+            if split_digest(candidate) == digest:
+                return candidate
+        candidate = self._compute_split()
+        if split_digest(candidate) != digest:
+            raise ValueError(
+                f"The checkpoint's split (digest {digest}) is not the one this {type(self).__name__} computes"
+                f" now, and its split file {split_file!r} is missing or different: the data changed since"
+                " training. Restore the data, or start a new run."
+            )
+        return candidate
+
+    def _write_split_file(self) -> None:
+        """On rank 0 of an attached trainer: write the split into the run's folder, and remember the file."""
+        path = self._split_path()
+        trainer = self._trainer_or_none()
+        if path is not None and trainer is not None and trainer.is_global_zero:
+            self.save_split(path)
+            self.split_file = path

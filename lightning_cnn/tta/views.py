@@ -144,7 +144,7 @@ def make_views(names: Sequence[str], shift: int = 1, zoom: float = 0.1, crop_fra
         raise ValueError("Expected views to name at least one view, but got an empty sequence.")
     check_positive("shift", shift, integer=True)
     check_fraction("zoom", zoom)
-    check_range("crop_fraction", crop_fraction, 0.0, 1.0, include_low=False)
+    check_range("crop_fraction", crop_fraction, 0, 1, include_low=False)
     views: list[View] = []
     for name in names:
         check_choice("views", name, VIEW_NAMES)

@@ -107,7 +107,7 @@ class TTAModel(nn.Module):
         super().__init__()
         check_choice("merge", merge, MERGE_MODES)
         check_positive("random_passes", random_passes, allow_zero=True)
-        check_range("random_weight", random_weight, 0.0, 1.0)
+        check_range("random_weight", random_weight, 0, 1)
         check_positive("mc_dropout", mc_dropout, allow_zero=True)
         if max_batch is not None:
             check_positive("max_batch", max_batch)

@@ -6,7 +6,8 @@ from typing import get_args
 
 import pytest
 
-from lightning_cnn.data.datamodule import _NORMALIZE, NormalizeName
+from lightning_cnn.data.normalization import NORMALIZE_NAMES as _NORMALIZE
+from lightning_cnn.data.normalization import NormalizeName
 from lightning_cnn.losses import LOSSES, LossName
 from lightning_cnn.models.transfer import FINETUNE_NAMES as _FINETUNE
 from lightning_cnn.models.transfer import FinetuneName

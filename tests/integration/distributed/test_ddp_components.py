@@ -19,7 +19,7 @@ from torch import nn
 
 from lightning_cnn import DigitsDataModule, SimpleCNN, TransferClassifier
 from lightning_cnn.callbacks import AugmentationPreview, FiniteLossGuard, RunSummary, SnapshotEnsemble, TrainingPlots
-from lightning_cnn.data.datamodule import split_digest
+from lightning_cnn.data.splits import split_digest
 from tests.helpers.ddp import free_port, join_as_torchrun_rank
 
 # 250 validation and 216 test samples: even, so Lightning's DistributedSampler pads no duplicate

@@ -86,7 +86,7 @@ def test_callback_pickles_for_spawned_processes():
 def test_random_mode_blends_views_with_augmented_passes_as_computed_by_hand():
     import math
 
-    from lightning_cnn.data.augment import build_augmentation
+    from lightning_cnn.augment import build_augmentation
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 5)).eval()

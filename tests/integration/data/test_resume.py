@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONFIG = {
     "seed_everything": 0,
     "trainer": {

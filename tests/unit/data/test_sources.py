@@ -59,7 +59,7 @@ def test_center_crop_keeps_the_middle(tmp_path):
     img[:, 2:6] = 255
     (tmp_path / "a").mkdir()
     Image.fromarray(img, "L").save(tmp_path / "a" / "x.png")
-    from lightning_cnn.data.sources import load_image
+    from lightning_cnn.data.readers import load_image
 
     x = load_image(tmp_path / "a" / "x.png", color="grayscale", image_size=4, resize_mode="center_crop")
     assert x.shape == (1, 4, 4) and x.min() > 0.9
@@ -82,7 +82,7 @@ def test_truncated_image_fails_with_its_path(tmp_path):
     root = _write_folder(tmp_path / "data", {"a": 6, "b": 6}, size=32)
     bad = root / "b" / "000.png"
     bad.write_bytes(bad.read_bytes()[:60])
-    from lightning_cnn.data.sources import load_image
+    from lightning_cnn.data.readers import load_image
 
     with pytest.raises(BadImageError, match=rf"Cannot read image {bad}"):
         load_image(bad)
@@ -256,7 +256,7 @@ def test_base_class_says_what_to_implement():
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
-    from lightning_cnn.data.sources import load_image
+    from lightning_cnn.data.readers import load_image
 
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (8, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp.png")
@@ -269,7 +269,7 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
 
 
 def test_float_images_outside_0_1_are_refused(tmp_path):
-    from lightning_cnn.data.sources import load_image
+    from lightning_cnn.data.readers import load_image
 
     values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     Image.fromarray(values).save(tmp_path / "ok.tiff")
@@ -280,7 +280,7 @@ def test_float_images_outside_0_1_are_refused(tmp_path):
 
 
 def test_links_between_sibling_folders_list_each_image_once(tmp_path):
-    from lightning_cnn.data.sources import list_image_folder
+    from lightning_cnn.data.readers import list_image_folder
 
     root = _write_folder(tmp_path / "root", {"a": 2, "b": 2})
     (root / "a" / "to_b").symlink_to(root / "b", target_is_directory=True)
@@ -290,7 +290,7 @@ def test_links_between_sibling_folders_list_each_image_once(tmp_path):
 
 
 def test_linked_class_subfolders_are_followed_and_loops_are_not(tmp_path):
-    from lightning_cnn.data.sources import list_image_folder
+    from lightning_cnn.data.readers import list_image_folder
 
     root = _write_folder(tmp_path / "root", {"a": 2, "b": 2})
     _write_folder(tmp_path / "more", {"a": 3})

@@ -78,6 +78,8 @@ def shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
         [0.0, 1.0, 2.0]
     """
     h, w = x.shape[-2:]
+    if abs(dy) >= h or abs(dx) >= w:  # everything moves out (torchvision's crop pads a window wholly outside wrongly)
+        return torch.zeros_like(x)
     return TF.crop(x, -dy, -dx, h, w)  # a window partly outside the image: torchvision pads it with zeros
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -70,5 +71,20 @@ def test_a_long_file_and_a_folder_outside_the_layers_are_found(package_copy: Pat
 
 def test_importing_a_callback_loads_no_timm():
     code = "import sys, lightning_cnn.callbacks.early_stopping; print('timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_concept_table_names_every_module_and_only_files_that_exist():
+    text = DOC.read_text()
+    table = text[text.index("<!-- concepts") :].split("\n\n", 1)[0]
+    named = {path for row in table.splitlines()[3:] for path in re.findall(r"`([^`]+\.py)`", row.rsplit("|", 2)[1])}
+    modules = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    assert sorted(named - modules) == [], "named in docs/architecture.md, but no such file"
+    assert sorted(modules - named) == [], "modules missing from the concept table of docs/architecture.md"
+
+
+def test_the_command_line_help_loads_no_timm():
+    code = "import sys, lightning_cnn.cli; print('timm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

@@ -69,7 +69,7 @@ def _as_images(x: Any, name: str, layout: ArrayLayout) -> torch.Tensor:
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"Expected {name} to hold finite pixel values, but got {array[index]} at index {index} (image"
-                f" {index[0]}; {int(bad.sum())} such values): repair or remove those images."
+                f" {index[0]}; {int(bad.sum())} non-finite values in all): repair or remove those images."
             )
         low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
@@ -109,8 +109,8 @@ def _as_labels(y: Any, name: str, n: int, class_names: list[str] | None) -> np.n
         raise ValueError(
             f"Expected {name} to hold the class indices 0..{k - 1} ({k} classes, each at least once), but got the"
             f" labels {shown}: classes {missing}{'...' if len(missing) == 5 else ''} have no image. Relabel to"
-            f" 0..{k - 1} (np.unique({name.rsplit(':', 1)[-1]}, return_inverse=True)[1]), or pass class_names"
-            " with one name per class index."
+            f" 0..{k - 1}: np.unique({name.rsplit(':', 1)[-1]}, return_inverse=True) gives the classes found and"
+            " each label's index among them."
         )
     return labels.astype(np.int64)
 

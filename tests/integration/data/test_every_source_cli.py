@@ -27,7 +27,7 @@ def _digits(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
 
 def _image_folder(root: Path) -> list[str]:
     x, y = _digits()
-    for i, (image, label) in enumerate(zip(x, y)):
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
         (root / f"d{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(image, "L").save(root / f"d{label}" / f"{i:04d}.png")
     return ["--data", "ImageFolderDataModule", "--data.root", str(root), "--data.color", "grayscale"]
@@ -59,7 +59,9 @@ def _torchvision(root: Path) -> list[str]:
     return ["--data", "TorchvisionDataModule", "--data.name", "MNIST", "--data.root", str(root)]
 
 
-@pytest.mark.parametrize("source", [None, _image_folder, _arrays, _torchvision], ids=["digits", "folder", "arrays", "torchvision"])
+@pytest.mark.parametrize(
+    "source", [None, _image_folder, _arrays, _torchvision], ids=["digits", "folder", "arrays", "torchvision"]
+)
 def test_every_source_fits_from_the_command_line_with_the_default_logger(in_tmp, source):
     data = [] if source is None else source(in_tmp / "data")
     CNNCli(args=["fit", *data, *QUICK])

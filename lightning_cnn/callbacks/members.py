@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from lightning_cnn._utils.io import load_checkpoint_file
@@ -18,7 +19,12 @@ __all__ = ["expand_checkpoints", "import_class", "load_member", "load_member_che
 
 
 def expand_checkpoints(specs: str | Sequence[str]) -> list[str]:
-    """Expand checkpoint paths, glob patterns and folders (their ``*.ckpt``, sorted) into file paths.
+    """Expand checkpoint paths, glob patterns and folders (their ``*.ckpt``, sorted) into distinct files.
+
+    Each file counts once, however it is spelled (relative, absolute, ``./x``, through a link): a file given
+    again is cut, with a warning naming it. A folder (or pattern) that yields a run's ``last.ckpt`` beside other
+    checkpoints of the same folder (``best.ckpt``, ``epoch=3.ckpt``) gives those: ``last.ckpt`` is the same run
+    at its last epoch, not another member; it is left out with a warning (name the file itself to use it).
 
     Args:
         specs: paths, patterns or folders.
@@ -32,18 +38,44 @@ def expand_checkpoints(specs: str | Sequence[str]) -> list[str]:
     """
     specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
     paths: list[str] = []
+    seen: dict[str, str] = {}  # real path: the spelling kept
     for spec in specs:
         spec = os.fspath(spec)
         if os.path.isdir(spec):
-            found = sorted(str(p) for p in Path(spec).rglob("*.ckpt"))
+            found = _without_last(sorted(str(p) for p in Path(spec).rglob("*.ckpt")), spec)
         elif glob.has_magic(spec):
-            found = sorted(glob.glob(spec, recursive=True))
+            found = _without_last(sorted(glob.glob(spec, recursive=True)), spec)
         else:
             found = [spec] if os.path.isfile(spec) else []
         if not found:
             raise FileNotFoundError(f"Expected checkpoint files at {spec!r} (a path, glob or folder), but found none.")
-        paths.extend(p for p in found if p not in paths)
+        for p in found:
+            real = os.path.realpath(p)
+            if real in seen:
+                rank_zero_warn(
+                    f"Checkpoint {p!r} is given more than once (as {seen[real]!r} before): it counts as one member."
+                )
+                continue
+            seen[real] = p
+            paths.append(p)
     return paths
+
+
+def _without_last(found: list[str], spec: str) -> list[str]:
+    """``found`` less each ``last*.ckpt`` that has other checkpoints beside it (the same run), with a warning."""
+    folders = {os.path.dirname(p) for p in found if not _is_last(p)}
+    dropped = [p for p in found if _is_last(p) and os.path.dirname(p) in folders]
+    if dropped:
+        rank_zero_warn(
+            f"{spec!r}: left out {dropped}, the last checkpoint of a run whose other checkpoints are members"
+            " already (one run, one member); name a last.ckpt itself to use it instead."
+        )
+    return [p for p in found if p not in dropped]
+
+
+def _is_last(path: str) -> bool:
+    name = os.path.basename(path)
+    return name == "last.ckpt" or (name.startswith("last-v") and name.endswith(".ckpt"))
 
 
 def import_class(path: str) -> type:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,38 @@ class PredictionWriter(BasePredictionWriter):
         self._tracked = True
         self._are_probs: bool | None = None
         self._refused = False
+
+    @override
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check_path(self._target(trainer))
+
+    @staticmethod
+    def check_path(path: Path) -> None:
+        """Refuse, before any prediction is computed, a path that cannot become the CSV file.
+
+        Raises:
+            IsADirectoryError: when ``path`` is an existing folder.
+            NotADirectoryError: when a part of its folder is a file.
+            PermissionError: when its folder (or the nearest one that exists) is not writable.
+        """
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"Expected PredictionWriter's path to be a CSV file, but {str(path)!r} is a folder: give a file path"
+                f" such as {str(path / 'predictions.csv')!r}."
+            )
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(
+                f"Expected PredictionWriter's path {str(path)!r} to lie in a folder, but {str(folder)!r} is a file."
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"PredictionWriter cannot write {str(path)!r}: {str(folder)!r} is not writable.")
+
+    def _target(self, trainer: pl.Trainer) -> Path:
+        """The file to write: ``path``, else ``predictions.csv`` in the logger's folder or ``default_root_dir``."""
+        return self.path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
 
     @override
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -194,7 +227,7 @@ class PredictionWriter(BasePredictionWriter):
             raise ValueError(f"PredictionWriter has {len(names)} class names for {k} predicted classes.")
         ids = self._sample_ids(trainer, keys, tracked)
         several = len(set(keys[:, 0].tolist())) > 1
-        path = self.path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
+        path = self._target(trainer)
         confidence, predicted = probs.max(-1)
         with atomic_open(path, "w", newline="") as file:
             writer = csv.writer(file)

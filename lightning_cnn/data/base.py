@@ -415,7 +415,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
             self._restore_split(digest, state_dict.get("split_file"))
 
     def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None:
-        """Refuse a checkpoint normalized otherwise than this DataModule, or trained on another split where that leaks.
+        """Refuse a checkpoint of other classes or channels, normalized otherwise, or trained on a split that leaks.
 
         The split matters when the evaluated set of ``stage`` comes from it: validation, and test or predict without
         a set of their own. A checkpoint that holds no DataModule state passes.

@@ -64,14 +64,23 @@ def datamodule_state(checkpoint: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def check_member_checkpoint(
     data: ClassifierDataModule, checkpoint: Mapping[str, Any], path: str, stage: str | None
 ) -> None:
-    """Refuse a checkpoint normalized otherwise than ``data``, or trained on another split where that leaks.
+    """Refuse a checkpoint built for other classes or channels, normalized otherwise, or trained on another split.
 
-    See :meth:`~lightning_cnn.data.base.ClassifierDataModule.check_checkpoint`.
+    The split matters only where it leaks; see :meth:`~lightning_cnn.data.base.ClassifierDataModule.check_checkpoint`.
     """
+    name = type(data).__name__
+    hparams = checkpoint.get("hyper_parameters")
+    for attr, hint in (("num_classes", "classes"), ("in_channels", "image channels")):
+        theirs = hparams.get(attr) if isinstance(hparams, Mapping) else None
+        ours = getattr(data, attr)
+        if isinstance(theirs, int) and theirs != ours:
+            raise ValueError(
+                f"Ensemble member {path} was built with {attr}={theirs}, but this {name} has {ours} {hint}: it"
+                f" classifies other data. Use members trained on this data ({attr}={ours})."
+            )
     state = datamodule_state(checkpoint)
     if state is None:
         return
-    name = type(data).__name__
     own_set = data.has_test_source or (stage == "predict" and data.predict_set is not None)
     from_split = stage == "val" or not own_set
     theirs = state.get("split_digest")

@@ -106,7 +106,7 @@ class ImageFolderDataModule(ClassifierDataModule):
     def has_test_source(self) -> bool:
         return self.test_root is not None
 
-    def _dataset(self, paths: list[str], labels: np.ndarray | None, folder: str) -> Dataset:
+    def _dataset(self, paths: list[str], labels: np.ndarray | None, folder: str, train: bool = False) -> Dataset:
         if self.skip_bad_files:
             fresh = [p for p in paths if p not in self._good]
             keep = [i for i, p in enumerate(paths) if self._readable(p)]
@@ -117,8 +117,22 @@ class ImageFolderDataModule(ClassifierDataModule):
                     f"Skipped {len(bad)} of {len(fresh)} images in {folder} that could not be read: {shown}",
                     stacklevel=3,
                 )
+            if train and labels is not None:
+                self._check_no_class_lost(paths, labels, keep, folder)
             paths, labels = [paths[i] for i in keep], (labels[keep] if labels is not None else None)
         return FileDataset(paths, labels, self._options)
+
+    def _check_no_class_lost(self, paths: list[str], labels: np.ndarray, keep: list[int], folder: str) -> None:
+        """Refuse skipping that leaves a class without training images: the model would never see it."""
+        lost = sorted(set(labels.tolist()) - set(labels[keep].tolist()))
+        if lost:
+            names = [self.class_names[c] for c in lost]
+            shown = ", ".join(p for p, c in zip(paths, labels.tolist(), strict=True) if c == lost[0])
+            raise ValueError(
+                f"skip_bad_files=True skipped every training image of class {names[0]!r}"
+                f"{f' (and of {names[1:]})' if len(names) > 1 else ''} in {folder}: none could be read ({shown})."
+                " A model trained so would never see that class. Fix those images, or remove the class folder."
+            )
 
     def _readable(self, path: str) -> bool:
         if path not in self._good:
@@ -131,7 +145,7 @@ class ImageFolderDataModule(ClassifierDataModule):
 
     def make_dataset(self, indices: np.ndarray, train: bool) -> Dataset:
         paths, labels, _ = self._list()
-        return self._dataset([paths[i] for i in indices], labels[indices], self.root)
+        return self._dataset([paths[i] for i in indices], labels[indices], self.root, train=train)
 
     def make_test_dataset(self) -> Dataset:
         assert self.test_root is not None

@@ -142,7 +142,10 @@ def load_image(
     image_size: int | None = None,
     resize_mode: ResizeMode = "stretch",
 ) -> torch.Tensor:
-    """Decode an image file to a float tensor ``[C, H, W]`` in ``[0, 1]``.
+    """Decode an image file to a float tensor ``[C, H, W]`` in ``[0, 1]``, upright.
+
+    An EXIF orientation tag (a phone's photo stored sideways, e.g. orientation 6) is applied first
+    (:func:`PIL.ImageOps.exif_transpose`), so the image comes as a viewer shows it.
 
     8-bit images are divided by 255; 16-bit grayscale images (PIL modes ``I;16*``, and ``I`` with values up
     to 65535) by 65535, as :func:`torchvision.transforms.v2.functional.to_dtype` scales ``uint16``;
@@ -158,14 +161,15 @@ def load_image(
     Raises:
         BadImageError: when the file cannot be read or decoded (its path is in the message).
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         img: Image.Image
         with Image.open(path) as opened:
             opened.load()
-            high = _high_depth_as_float(opened)
-            img = opened.convert("RGB" if color == "rgb" else "L") if high is None else high
+            upright = ImageOps.exif_transpose(opened)  # a camera's EXIF orientation: as a viewer shows it
+            high = _high_depth_as_float(upright)
+            img = upright.convert("RGB" if color == "rgb" else "L") if high is None else high
         if image_size is not None:
             w, h = img.size
             if resize_mode == "center_crop":

@@ -326,3 +326,202 @@ def test_nan_loss_names_the_optimizer_step_its_batch_belongs_to_when_accumulatin
             accumulate_grad_batches=2,
             callbacks=[guard],
         )
+
+
+def _digit_arrays(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images[:n] * (255 / 16)).astype(np.uint8), digits.target[:n]
+
+
+# Row 30: ArrayDataModule from the command line with the default logger; its former argument channels_last.
+def test_arrays_from_the_command_line_with_the_default_logger(in_tmp):
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _digit_arrays()
+    np.savez(in_tmp / "a.npz", x=x, y=y)
+    cli = CNNCli(args=["fit", "--data", "ArrayDataModule", "--data.path", "a.npz", *QUICK, *QUIET])
+    assert cli.trainer.global_step == 2
+    assert "layout: auto" in (in_tmp / "runs" / "lightning_cnn" / "version_0" / "hparams.yaml").read_text()
+    message = "ArrayDataModule takes layout, not channels_last (got channels_last=True): pass layout='channels_last'"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        ArrayDataModule(x, y, channels_last=True)
+
+
+# Row 31: channels-last arrays are taken as such; a layout the channel count cannot tell is refused.
+def test_channels_last_arrays_are_not_read_as_channels_first():
+    from lightning_cnn import ArrayDataModule
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 8, 8, 3)), np.repeat([0, 1], 20)
+    for layout in ("auto", "channels_last"):
+        dm = ArrayDataModule(x, y, layout=layout)
+        assert (dm.in_channels, dm.image_size) == (3, 8)
+        dm.setup("fit")
+        i = int(dm.split["train"][0])
+        torch.testing.assert_close(dm.train_set[0][0], torch.from_numpy(x[i]).permute(2, 0, 1), check_dtype=False)
+    assert ArrayDataModule(rng.random((40, 1, 4, 4)), y).in_channels == 1  # both axes could: C < H, W decides
+    message = "Expected x to be images [N, C, H, W] or [N, H, W, C] with C in (1, 3, 4) channels that tell the"
+    with pytest.raises(ValueError, match=re.escape(message) + r".*\(40, 8, 8, 8\)\. Pass layout='channels_first'"):
+        ArrayDataModule(rng.random((40, 8, 8, 8)), y)
+    assert ArrayDataModule(rng.random((40, 8, 8, 8)), y, layout="channels_first").in_channels == 8
+
+
+# Row 32: NaN or infinite pixels, named by their first index.
+def test_non_finite_pixels_are_refused_naming_the_first_index(tmp_path):
+    from lightning_cnn import ArrayDataModule
+
+    x, y = np.random.default_rng(0).random((40, 8, 8)), np.repeat([0, 1], 20)
+    x[7, 2, 3], x[9, 0, 0] = np.nan, np.inf
+    message = "Expected x to hold finite pixel values, but got nan at index (7, 2, 3) (image 7; 2 non-finite values"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ArrayDataModule(x, y)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    dm = ArrayDataModule(path=str(tmp_path / "d.npz"))
+    with pytest.raises(ValueError, match=re.escape("d.npz:x to hold finite pixel values, but got nan at index (7,")):
+        dm.setup("fit")
+
+
+# Row 33: labels that are not 0..K-1.
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([1, 2], "the class indices 0..1 (2 classes, each at least once), but got the labels [1, 2]: classes [0]"),
+        ([0, 10**6], "the class indices 0..1 (2 classes, each at least once), but got the labels [0, 1000000]"),
+        ([*range(10), 12], "0..10 (11 classes, each at least once), but got the labels [0, 1, 2, 3, 4, 5, 6, 7, 8, 9,"),
+    ],
+)
+def test_labels_must_be_0_to_k_minus_1(labels, message):
+    from lightning_cnn import ArrayDataModule
+
+    y = np.repeat(labels, 6)
+    with pytest.raises(ValueError, match=re.escape(message) + ".*Relabel to 0.."):
+        ArrayDataModule(np.zeros((len(y), 8, 8), np.float32), y)
+
+
+# Row 34: float images in 0-255.
+def test_float_images_outside_0_1_are_refused():
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _digit_arrays()
+    message = "Expected x (float images) to hold values in [0, 1], but got values in [0, 255]. Scale them to [0, 1]"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ArrayDataModule(x.astype(np.float32), y)
+    assert ArrayDataModule(x.astype(np.float32) / 255, y).num_classes == 10
+
+
+# Row 35: skip_bad_files=True that skips every training image of a class.
+def test_skipping_every_training_image_of_a_class_is_refused(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(8):
+            if name == "a":
+                Image.fromarray(np.full((4, 4), 30 * i, np.uint8)).save(tmp_path / name / f"{i}.png")
+            else:
+                (tmp_path / name / f"{i}.png").write_bytes(b"not a png")
+    dm = ImageFolderDataModule(str(tmp_path), skip_bad_files=True, val_fraction=0.25, test_fraction=0.25)
+    with pytest.warns(UserWarning, match="Skipped 4 of 8 images"):
+        with pytest.raises(ValueError, match=r"skipped every training image of class 'b' in .*: none could be read"):
+            dm.setup("fit")
+
+
+# Row 36: a JPEG with EXIF orientation 6 loads upright.
+def test_jpeg_with_exif_orientation_loads_upright(tmp_path):
+    from lightning_cnn.data.readers import load_image
+
+    stored = np.zeros((16, 32, 3), np.uint8)  # 32 wide, 16 tall: white left half, as the camera stored it
+    stored[:, :16] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    Image.fromarray(stored).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    x = load_image(tmp_path / "photo.jpg")
+    assert x.shape == (3, 32, 16)  # upright: 16 wide, 32 tall
+    assert x[:, :16].mean() > 0.9 and x[:, 16:].mean() < 0.1  # the stored left half is now on top
+
+
+# Row 37: an .npz test set with other channels; empty arrays.
+def test_npz_test_set_with_other_channels_and_empty_arrays(tmp_path):
+    from lightning_cnn import ArrayDataModule
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    np.savez(tmp_path / "a.npz", x=rng.random((40, 8, 8)), y=y, x_test=rng.random((10, 8, 8, 3)), y_test=y[::4])
+    dm = ArrayDataModule(path=str(tmp_path / "a.npz"))
+    dm.setup("fit")
+    message = r"a.npz:x_test to have the training images' 1 channels \(.*a.npz:x as \[N, C, H, W\]: \[40, 1, 8, 8\]\)"
+    with pytest.raises(ValueError, match=message + r", but they have 3 \(\[10, 3, 8, 8\]\)"):
+        dm.setup("test")
+    with pytest.raises(ValueError, match=re.escape("Expected x to hold at least one image with pixels, but got shape")):
+        ArrayDataModule(np.zeros((0, 8, 8), np.float32), np.zeros(0, np.int64))
+    np.savez(tmp_path / "b.npz", x=rng.random((40, 8, 8)), y=y, x_test=np.zeros((0, 8, 8)), y_test=y[:0])
+    with pytest.raises(ValueError, match=re.escape("b.npz:x_test to hold at least one image with pixels")):
+        ArrayDataModule(path=str(tmp_path / "b.npz")).setup("test")
+
+
+def _member_checkpoint(path: Path, num_classes: int = 10) -> None:
+    model = SimpleCNN(num_classes=num_classes, channels=(4,), hidden=())
+    hparams = {**model.hparams, "_class_path": "lightning_cnn.SimpleCNN"}
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams}, path)
+
+
+# Row 38: one checkpoint under several spellings, twice, or a run folder's best.ckpt and last.ckpt.
+def test_ensemble_counts_each_checkpoint_file_once(in_tmp):
+    from lightning_cnn import EnsembleEvaluation
+
+    _member_checkpoint(in_tmp / "m.ckpt")
+    x = torch.rand(2, 1, 8, 8)
+    spellings = ["m.ckpt", str(in_tmp / "m.ckpt"), "./m.ckpt", "m.ckpt"]
+    with pytest.warns(UserWarning, match=re.escape("Checkpoint './m.ckpt' is given more than once (as 'm.ckpt'")):
+        ensemble = EnsembleEvaluation(checkpoints=spellings, include_module=False)
+        assert ensemble.member_logits(x).shape[0] == 1
+    run = in_tmp / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    for name in ("best.ckpt", "last.ckpt"):
+        _member_checkpoint(run / name)
+    with pytest.warns(UserWarning, match=r"'run': left out \[.*last.ckpt'\], the last checkpoint of a run"):
+        ensemble = EnsembleEvaluation(checkpoints="run", include_module=False)
+        assert ensemble.member_logits(x).shape[0] == 1
+    assert ensemble.checkpoint_paths == [str(run / "best.ckpt").removeprefix(f"{in_tmp}/")]
+    named = EnsembleEvaluation(checkpoints=[str(run / "best.ckpt"), str(run / "last.ckpt")], include_module=False)
+    assert named.member_logits(x).shape[0] == 2  # named one by one, both are members
+
+
+# Row 39: an ensemble member with 5 classes on 10-class data.
+def test_ensemble_member_with_other_classes(fast_trainer, tmp_path):
+    from lightning_cnn import ArrayDataModule, EnsembleEvaluation
+
+    x, y = _digit_arrays(600)
+    keep = y < 5
+    trainer = fit(SimpleCNN(num_classes=5, channels=(4,), hidden=()), ArrayDataModule(x[keep], y[keep]), fast_trainer)
+    trainer.save_checkpoint(tmp_path / "five.ckpt")
+    ensemble = EnsembleEvaluation(checkpoints=[str(tmp_path / "five.ckpt")])
+    tester = pl.Trainer(**{**fast_trainer, "callbacks": [ensemble], "limit_test_batches": 1})
+    message = "five.ckpt was built with num_classes=5, but this DigitsDataModule has 10 classes"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tester.test(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(), verbose=False)
+
+
+# Row 40: PredictionWriter's path is an existing folder (or lies under a file): refused when predict starts.
+def test_prediction_writer_path_is_checked_before_predicting(fast_trainer, tmp_path):
+    from lightning_cnn import PredictionWriter
+
+    class Counting(SimpleCNN):
+        calls = 0
+
+        def predict_step(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().predict_step(*args, **kwargs)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "file").write_text("x")
+    for path, error, message in [
+        (out, IsADirectoryError, f"PredictionWriter's path to be a CSV file, but {str(out)!r} is a folder"),
+        (tmp_path / "file" / "p.csv", NotADirectoryError, f"but {str(tmp_path / 'file')!r} is a file"),
+    ]:
+        trainer = pl.Trainer(**{**fast_trainer, "callbacks": [PredictionWriter(path=str(path))]})
+        with pytest.raises(error, match=re.escape(message)):
+            trainer.predict(Counting(channels=(4,), hidden=()), DigitsDataModule())
+    assert Counting.calls == 0
+    assert list(out.iterdir()) == [] and not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.csv"))

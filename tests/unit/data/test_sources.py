@@ -171,8 +171,8 @@ def test_arrays_and_npz_give_the_same_data(tmp_path):
     y = np.repeat([0, 1, 2], 20)
     path = tmp_path / "d.npz"
     np.savez(path, x=x, y=y, x_test=x[:9], y_test=y[:9])
-    a = ArrayDataModule(x, y, channels_last=True, test_x=x[:9], test_y=y[:9], val_fraction=0.2)
-    b = ArrayDataModule(path=str(path), channels_last=True, val_fraction=0.2)
+    a = ArrayDataModule(x, y, layout="channels_last", test_x=x[:9], test_y=y[:9], val_fraction=0.2)
+    b = ArrayDataModule(path=str(path), layout="channels_last", val_fraction=0.2)
     for dm in (a, b):
         assert (dm.num_classes, dm.in_channels, dm.image_size) == (3, 3, 6)
         assert dm.has_test_source and len(dm.split["test"]) == 0

@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn.callbacks import (
     AugmentationPreview,
@@ -66,6 +67,7 @@ def _catalogue() -> str:
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
+_EVALUATING = ("validate", "test", "predict")  # the subcommands that evaluate a checkpoint's weights
 _DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
 
 
@@ -139,6 +141,14 @@ class CNNCli(LightningCLI):
             default=False,
             help="After fit, test the best checkpoint and print where it and the logs are.",
         )
+        for name in _EVALUATING:
+            self._subcommand_parsers[name].add_argument(
+                "--allow_untrained",
+                type=bool,
+                default=False,
+                help=f"{name} without --ckpt_path evaluates the model's initial (untrained) weights: refused unless"
+                " this is true.",
+            )
 
     test_results: list[Mapping[str, float]] | None = None
 
@@ -148,6 +158,23 @@ class CNNCli(LightningCLI):
             self.config = parser.parse_args(_expand_short_callback_names(argv))
         else:
             super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path last`` (and refuse untrained weights) first, then read the checkpoint's model options.
+
+        Lightning reads the hyperparameters of a ``--ckpt_path`` file into the config; a file it cannot read is named.
+        """
+        subcommand = self.config.get("subcommand")
+        if subcommand in _EVALUATING:
+            self._last_ckpt = self._evaluated_checkpoint(subcommand, self.config[subcommand])
+        try:
+            super()._parse_ckpt_path()
+        except Exception as err:
+            path = self.config[subcommand].get("ckpt_path")
+            wrapped = unreadable_checkpoint(path, err, name_others=True) if path else None
+            if wrapped is None:
+                raise
+            raise wrapped from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Build the trainer with a rich progress bar (unless given or off) and our default callbacks."""
@@ -204,6 +231,8 @@ class CNNCli(LightningCLI):
         self._link_backbone_input_size(self.config[self.subcommand])
         if self.subcommand == "fit":
             self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
+            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
+                check_checkpoint_complete(self._last_ckpt)
 
     @staticmethod
     def _check_accelerator(config: Any) -> None:
@@ -256,6 +285,50 @@ class CNNCli(LightningCLI):
         if pretrained and dm.normalize == "dataset" and dm.mean is None:
             cfg = model.data_config
             dm.use_statistics(list(cfg["mean"]), list(cfg["std"]))
+
+    @classmethod
+    def _evaluated_checkpoint(cls, subcommand: str, config: Any) -> Path | None:
+        """Resolve ``--ckpt_path last`` to the newest run's ``last.ckpt``; refuse no ``--ckpt_path`` (untrained weights).
+
+        Lightning resolves ``last`` only from the checkpoints of the running Trainer, which a fresh ``test``,
+        ``validate`` or ``predict`` has none of: it would evaluate the initial weights. Here ``last`` means the
+        ``last.ckpt`` that ``fit --ckpt_path last`` would resume from, and the config's ``ckpt_path`` becomes it.
+        """
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path:
+            if config.get("allow_untrained"):
+                return None
+            raise ValueError(
+                f"lightning-cnn {subcommand} without --ckpt_path would use the model's initial, untrained weights. Give"
+                " --ckpt_path PATH (a checkpoint), --ckpt_path last (the newest run's last.ckpt), or"
+                " --allow_untrained true to evaluate them all the same."
+            )
+        if ckpt_path != "last":
+            return None
+        found = cls._newest_last_checkpoint(config)
+        config["ckpt_path"] = str(found)
+        return found
+
+    @staticmethod
+    def _newest_last_checkpoint(config: Any) -> Path:
+        """The newest ``last*.ckpt`` of ``--checkpoint.dirpath``, the logger's run folders, or the root's checkpoints."""
+        dirpath = (config.get("checkpoint") or {}).get("dirpath")
+        trainer = config.get("trainer") or {}
+        args = getattr(trainer.get("logger"), "init_args", None)
+        if dirpath:
+            pattern, where = Path(dirpath).glob("last*.ckpt"), f"in --checkpoint.dirpath {dirpath}"
+        elif args is not None:
+            base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
+            version = args.get("version")
+            folder = "version_*" if version is None else (version if isinstance(version, str) else f"version_{version}")
+            pattern, where = base.glob(f"{folder}/checkpoints/last*.ckpt"), f"under {base}/{folder}/checkpoints/"
+        else:  # no logger: Lightning's checkpoints go under the root folder
+            root = Path(trainer.get("default_root_dir") or ".")
+            pattern, where = root.glob("checkpoints/last*.ckpt"), f"in {root / 'checkpoints'}"
+        found = sorted(pattern, key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise FileNotFoundError(f"--ckpt_path last: no last.ckpt {where} to load.")
+        return found[-1]
 
     @staticmethod
     def _resume_last_run(config: Any) -> Path | None:

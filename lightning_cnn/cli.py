@@ -8,7 +8,7 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from jsonargparse import lazy_instance
@@ -19,6 +19,12 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn._utils.command_line import (
+    EVALUATING_SUBCOMMANDS,
+    constructor_error,
+    evaluated_checkpoint,
+    explain_parser_error,
+)
 from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn.callbacks import (
@@ -67,7 +73,6 @@ def _catalogue() -> str:
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-_EVALUATING = ("validate", "test", "predict")  # the subcommands that evaluate a checkpoint's weights
 _DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
 
 
@@ -86,6 +91,19 @@ def _expand_short_callback_names(argv: list[str]) -> list[str]:
             arg = _CALLBACK_ALIASES[arg]
         out.append(arg)
     return out
+
+
+class _Parser(LightningArgumentParser):
+    """The parser, whose message for an unknown option or class name starts with one sentence naming it."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if self.exit_on_error:  # the parser that prints: nested ones raise to it
+            message = explain_parser_error(message, {"model": _MODELS, "data": _DATA})
+        super().error(message, ex)
+
+    def print_usage(self, file: Any = None) -> None:
+        """One line before an error (``--help`` shows every option): the message stays in view."""
+        (file or sys.stdout).write(f"usage: {self.prog.replace(' [options]', '')} [options]\n")
 
 
 class CNNCli(LightningCLI):
@@ -108,6 +126,7 @@ class CNNCli(LightningCLI):
         kwargs.setdefault("trainer_defaults", _trainer_defaults())
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("parser_class", _Parser)
         epilog = _catalogue()
         kwargs.setdefault(
             "parser_kwargs",
@@ -141,7 +160,7 @@ class CNNCli(LightningCLI):
             default=False,
             help="After fit, test the best checkpoint and print where it and the logs are.",
         )
-        for name in _EVALUATING:
+        for name in EVALUATING_SUBCOMMANDS:
             self._subcommand_parsers[name].add_argument(
                 "--allow_untrained",
                 type=bool,
@@ -165,8 +184,8 @@ class CNNCli(LightningCLI):
         Lightning reads the hyperparameters of a ``--ckpt_path`` file into the config; a file it cannot read is named.
         """
         subcommand = self.config.get("subcommand")
-        if subcommand in _EVALUATING:
-            self._last_ckpt = self._evaluated_checkpoint(subcommand, self.config[subcommand])
+        if subcommand in EVALUATING_SUBCOMMANDS:
+            self._last_ckpt = evaluated_checkpoint(subcommand, self.config[subcommand])
         try:
             super()._parse_ckpt_path()
         except Exception as err:
@@ -209,11 +228,18 @@ class CNNCli(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build the classes; a model restored from ``--ckpt_path`` reads no weights file and downloads nothing."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
-        if self._resolved_ckpt(ckpt_path) is not None:  # the checkpoint's state dict replaces every tensor
-            with restoring_weights():
+        try:
+            if self._resolved_ckpt(ckpt_path) is not None:  # the checkpoint's state dict replaces every tensor
+                with restoring_weights():
+                    super().instantiate_classes()
+            else:
                 super().instantiate_classes()
-        else:
-            super().instantiate_classes()
+        except (ValueError, TypeError) as err:  # a bad value ends like a parser error: exit 2, one message
+            found = constructor_error(err, {"model": LightningModule, "data": LightningDataModule})
+            if found is None:
+                raise
+            group, cause = found
+            self._parser(self.subcommand).error(f"--{group}: {cause}", cause)
 
     def _resolved_ckpt(self, ckpt_path: Any) -> Path | None:
         """The checkpoint file ``--ckpt_path`` will load, when known before the classes are built."""
@@ -285,50 +311,6 @@ class CNNCli(LightningCLI):
         if pretrained and dm.normalize == "dataset" and dm.mean is None:
             cfg = model.data_config
             dm.use_statistics(list(cfg["mean"]), list(cfg["std"]))
-
-    @classmethod
-    def _evaluated_checkpoint(cls, subcommand: str, config: Any) -> Path | None:
-        """Resolve ``--ckpt_path last`` to the newest run's ``last.ckpt``; refuse no ``--ckpt_path`` (untrained weights).
-
-        Lightning resolves ``last`` only from the checkpoints of the running Trainer, which a fresh ``test``,
-        ``validate`` or ``predict`` has none of: it would evaluate the initial weights. Here ``last`` means the
-        ``last.ckpt`` that ``fit --ckpt_path last`` would resume from, and the config's ``ckpt_path`` becomes it.
-        """
-        ckpt_path = config.get("ckpt_path")
-        if not ckpt_path:
-            if config.get("allow_untrained"):
-                return None
-            raise ValueError(
-                f"lightning-cnn {subcommand} without --ckpt_path would use the model's initial, untrained weights. Give"
-                " --ckpt_path PATH (a checkpoint), --ckpt_path last (the newest run's last.ckpt), or"
-                " --allow_untrained true to evaluate them all the same."
-            )
-        if ckpt_path != "last":
-            return None
-        found = cls._newest_last_checkpoint(config)
-        config["ckpt_path"] = str(found)
-        return found
-
-    @staticmethod
-    def _newest_last_checkpoint(config: Any) -> Path:
-        """The newest ``last*.ckpt`` of ``--checkpoint.dirpath``, the logger's run folders, or the root's checkpoints."""
-        dirpath = (config.get("checkpoint") or {}).get("dirpath")
-        trainer = config.get("trainer") or {}
-        args = getattr(trainer.get("logger"), "init_args", None)
-        if dirpath:
-            pattern, where = Path(dirpath).glob("last*.ckpt"), f"in --checkpoint.dirpath {dirpath}"
-        elif args is not None:
-            base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
-            version = args.get("version")
-            folder = "version_*" if version is None else (version if isinstance(version, str) else f"version_{version}")
-            pattern, where = base.glob(f"{folder}/checkpoints/last*.ckpt"), f"under {base}/{folder}/checkpoints/"
-        else:  # no logger: Lightning's checkpoints go under the root folder
-            root = Path(trainer.get("default_root_dir") or ".")
-            pattern, where = root.glob("checkpoints/last*.ckpt"), f"in {root / 'checkpoints'}"
-        found = sorted(pattern, key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"--ckpt_path last: no last.ckpt {where} to load.")
-        return found[-1]
 
     @staticmethod
     def _resume_last_run(config: Any) -> Path | None:

@@ -495,3 +495,42 @@ def test_weights_file_that_is_text(tmp_path):
     message = f"weights={str(path)!r} is no state dict or checkpoint file. Cannot read checkpoint {str(path)!r}:"
     with pytest.raises(ValueError, match=re.escape(message)):
         TransferClassifier(backbone="test_resnet", weights=str(path))
+
+
+# Row 60: a SimpleCNN deeper than the images allow (1-pixel maps before a block) fails at setup or construction.
+def test_network_deeper_than_the_images(fast_trainer):
+    message = (
+        "SimpleCNN has 5 conv blocks (channels), but DigitsDataModule's images 8x8 are 1x1 after 3 of them"
+        " (8x8 -> 4x4 -> 2x2 -> 1x1): block 3 would convolve 1-pixel maps"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(channels=(8, 8, 8, 8, 8)), DigitsDataModule(), fast_trainer)
+    with pytest.raises(ValueError, match=re.escape("but images of input_size 8x8 are 1x1 after 3 of them")):
+        SimpleCNN(channels=(8, 8, 8, 8, 8), input_size=8)
+    fit(SimpleCNN(channels=(8, 8, 8)), DigitsDataModule(), fast_trainer)  # 8 -> 4 -> 2 -> 1 fits
+
+
+# Row 61: a kernel larger than the images (padding="valid"), or a flatten head sized for other images.
+def test_kernel_or_flatten_head_that_does_not_fit_the_images(fast_trainer):
+    message = "SimpleCNN's conv block 0 does not fit DigitsDataModule's images 8x8: its input is 8x8 (8x8), too small"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(kernel_size=15, padding="valid"), DigitsDataModule(), fast_trainer)
+    with pytest.raises(ValueError, match=re.escape("SimpleCNN's conv block 0 does not fit images of input_size 8x8")):
+        SimpleCNN(kernel_size=15, padding="valid", global_pool="flatten", input_size=8)
+    message = "global_pool='flatten' sized the head for input_size=(16, 16), but DigitsDataModule's images are 8x8"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(global_pool="flatten", input_size=16), DigitsDataModule(), fast_trainer)
+
+
+# Row 62: a channel count or width that is no int.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_channels": 2.5}, "Expected in_channels to be an int, but got float 2.5."),
+        ({"channels": (8, 16.5)}, "Expected channels[1] to be an int, but got float 16.5."),
+        ({"input_size": (8, 8, 3)}, "Expected input_size to be an int >= 1 or a pair of them (height, width)"),
+    ],
+)
+def test_channel_count_that_is_no_int(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        SimpleCNN(**kwargs)

@@ -66,4 +66,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if wrapped is None:
                 raise
             raise wrapped from err
-

@@ -239,7 +239,7 @@ class CNNCli(LightningCLI):
             if found is None:
                 raise
             group, cause = found
-            self._parser(self.subcommand).error(f"--{group}: {cause}", cause)
+            self._parser(self.subcommand).error(f"--{group}: {cause}", err)
 
     def _resolved_ckpt(self, ckpt_path: Any) -> Path | None:
         """The checkpoint file ``--ckpt_path`` will load, when known before the classes are built."""

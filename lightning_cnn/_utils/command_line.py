@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-
 __all__ = [
     "EVALUATING_SUBCOMMANDS",
     "class_options",
@@ -108,7 +107,7 @@ def _import(class_path: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
-_KEY = re.compile(r'Parser key "([\w.]+)"')
+_KEY = re.compile(r"""Parser key ["']([\w.]+)["']""")
 _UNKNOWN_OPTION = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
 _UNKNOWN_CLASS = re.compile(r"Expected a dot import path string: (\S+)")
 _BAD_CHOICE = re.compile(r'Parser key "(\w+)":\s*Expected a typing\.Literal\[(.*?)\]\. Got value: (\S+)')
@@ -134,7 +133,7 @@ def explain_parser_error(message: str, choices: Mapping[str, Iterable[type]], co
     Example:
         >>> class Net:
         ...     def __init__(self, activation: str = "relu", width: int = 8): ...
-        >>> text = "Parser key \"model\":\\n  - Problem with given class_path 'x.Net':\\n  Option 'activaton' is not accepted"
+        >>> text = "Parser key 'model': Problem with given class_path 'x.Net': Option 'activaton' is not accepted"
         >>> explain_parser_error(text, {"model": [Net]}).splitlines()[0]
         "--model: Net has no option 'activaton'. Did you mean 'activation'? Its options: activation, width."
     """

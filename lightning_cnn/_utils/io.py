@@ -138,7 +138,7 @@ def _what_is_wrong(path: Path) -> str:
 
 
 def _others_beside(file: Path) -> str:
-    """A sentence naming the other ``*.ckpt`` files in the folder of ``file``, newest first, or saying there are none."""
+    """A sentence naming the other ``*.ckpt`` files beside ``file``, newest first, or saying there are none."""
     others = sorted(
         (p for p in file.parent.glob("*.ckpt") if p.name != file.name and p.is_file()),
         key=lambda p: p.stat().st_mtime,

@@ -200,7 +200,8 @@ class SimpleCNN(ClassifierModule):
                 f"global_pool='flatten' sized the head for input_size={self._input_size}, but {whose} images are"
                 f" {size[0]}x{size[1]}: build the model with input_size={tuple(size)}, or use global_pool='avg'."
             )
-        features = self.net.features  # type: ignore[union-attr]
+        features = self.net.features
+        assert isinstance(features, nn.Sequential)
         _fit_blocks(features, hp["in_channels"], size, f"{whose} images", hp["pool"])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -38,7 +38,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not file.is_file():
         raise FileNotFoundError(f"weights={str(path)!r} does not exist or is not a file.")
     try:
-        obj = load_checkpoint_file(file)
+        obj: Any = load_checkpoint_file(file)
     except UnreadableCheckpointError as err:
         raise ValueError(f"weights={str(path)!r} is no state dict or checkpoint file. {err}") from err
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
@@ -132,14 +132,14 @@ def load_weights(
     matched = [k for k in body if k in loaded]
     if body and len(matched) < min_share * len(body):
         hint = (
-            " The file holds as many tensors as the model, under other names: weights_mapping='order' maps them in order."
+            " The file holds as many tensors as the model, under other names: weights_mapping='order' maps them."
             if mapping == "names" and len(source) == len(target)
             else " Give a file of this backbone's weights (or another backbone= to match the file)."
         )
         raise ValueError(
-            f"weights={str(path)!r} gives {len(matched)} of the {len(body)} tensors of the model (its classifier aside),"
-            f" below the {min_share:.0%} needed to be its weights: matched {_show(matched)}; the file's tensors:"
-            f" {_show(list(source))}; the model's: {_show(body)}.{hint}"
+            f"weights={str(path)!r} gives {len(matched)} of the {len(body)} tensors of the model (its classifier"
+            f" aside), below the {min_share:.0%} needed to be its weights: matched {_show(matched)}; the file's"
+            f" tensors: {_show(list(source))}; the model's: {_show(body)}.{hint}"
         )
     result = model.load_state_dict(loaded, strict=False)
     unexpected = [k for k in source if k not in target] if mapping == "names" else []

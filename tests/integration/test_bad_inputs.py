@@ -446,7 +446,7 @@ def test_refused_value_exits_like_a_parser_error(in_tmp, capsys, option, message
     [
         (["--model", "NoSuchModel"], "error: --model NoSuchModel: no such model class. The model classes: SimpleCNN, "),
         (["--model", "SimpleCN"], "no such model class. Did you mean 'SimpleCNN'? The model classes: SimpleCNN, Tra"),
-        (["--data", "DigitDataModule"], "error: --data DigitDataModule: no such data class. Did you mean 'DigitsDataModule'"),
+        (["--data", "DigitDataModule"], "--data DigitDataModule: no such data class. Did you mean 'DigitsDataModule'"),
     ],
 )
 def test_unknown_class_lists_the_classes(in_tmp, capsys, args, message):

@@ -142,8 +142,8 @@ def explain_parser_error(message: str, choices: Mapping[str, Iterable[type]], co
     unknown = _UNKNOWN_OPTION.search(message)
     if unknown:
         class_path, option = unknown.groups()
-        cls = _import(class_path) or next((c for c in choices.get(group, ()) if c.__name__ == class_path), None)
         name = class_path.rpartition(".")[2]
+        cls = _import(class_path) or next((c for c in choices.get(group, ()) if c.__name__ == name), None)
         options = class_options(cls) if cls is not None else []
         listed = f" Its options: {', '.join(options)}." if options else ""
         lead = f"--{group}: {name} has no option {option!r}.{_suggest(option, options)}{listed}"

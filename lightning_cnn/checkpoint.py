@@ -7,7 +7,13 @@ from typing import Any
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lightning_cnn._utils.io import is_local, load_checkpoint_file, local_path, save_checkpoint_file
+from lightning_cnn._utils.io import (
+    is_local,
+    load_checkpoint_file,
+    local_path,
+    save_checkpoint_file,
+    unreadable_checkpoint,
+)
 
 __all__ = ["AtomicCheckpointIO", "load_checkpoint_file", "save_checkpoint_file"]
 
@@ -44,7 +50,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: _PATH, map_location: Any | None = lambda storage, loc: storage, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        """Read a checkpoint, with ``weights_only=True`` unless ``weights_only=False`` is given."""
+        """Read a checkpoint, with ``weights_only=True`` unless ``weights_only=False`` is given.
+
+        Raises:
+            FileNotFoundError: when ``path`` does not exist, naming it.
+            UnreadableCheckpointError: (a ``ValueError``) when the file is empty, cut off (a write or copy that did not
+                finish) or no checkpoint, naming it and the other checkpoints beside it (the run's ``best.ckpt``, say).
+        """
         if is_local(path) and not local_path(path).is_file():
             raise FileNotFoundError(f"Checkpoint file not found: {str(path)!r}.")
-        return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only is not False)
+        try:
+            return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only is not False)
+        except Exception as err:
+            wrapped = unreadable_checkpoint(path, err, name_others=True)
+            if wrapped is None:
+                raise
+            raise wrapped from err

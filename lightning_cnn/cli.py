@@ -8,7 +8,7 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from jsonargparse import lazy_instance
@@ -19,6 +19,13 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
+from lightning_cnn._utils.command_line import (
+    EVALUATING_SUBCOMMANDS,
+    constructor_error,
+    evaluated_checkpoint,
+    explain_parser_error,
+)
+from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
 from lightning_cnn.callbacks import (
     AugmentationPreview,
@@ -86,6 +93,19 @@ def _expand_short_callback_names(argv: list[str]) -> list[str]:
     return out
 
 
+class _Parser(LightningArgumentParser):
+    """The parser, whose message for an unknown option or class name starts with one sentence naming it."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if self.exit_on_error:  # the parser that prints: nested ones raise to it
+            message = explain_parser_error(message, {"model": _MODELS, "data": _DATA})
+        super().error(message, ex)
+
+    def print_usage(self, file: Any = None) -> None:
+        """One line before an error (``--help`` shows every option): the message stays in view."""
+        (file or sys.stdout).write(f"usage: {self.prog.replace(' [options]', '')} [options]\n")
+
+
 class CNNCli(LightningCLI):
     """LightningCLI with short class names, data-to-model links and a best-checkpoint callback.
 
@@ -106,6 +126,7 @@ class CNNCli(LightningCLI):
         kwargs.setdefault("trainer_defaults", _trainer_defaults())
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("parser_class", _Parser)
         epilog = _catalogue()
         kwargs.setdefault(
             "parser_kwargs",
@@ -139,6 +160,14 @@ class CNNCli(LightningCLI):
             default=False,
             help="After fit, test the best checkpoint and print where it and the logs are.",
         )
+        for name in EVALUATING_SUBCOMMANDS:
+            self._subcommand_parsers[name].add_argument(
+                "--allow_untrained",
+                type=bool,
+                default=False,
+                help=f"{name} without --ckpt_path evaluates the model's initial (untrained) weights: refused unless"
+                " this is true.",
+            )
 
     test_results: list[Mapping[str, float]] | None = None
 
@@ -148,6 +177,23 @@ class CNNCli(LightningCLI):
             self.config = parser.parse_args(_expand_short_callback_names(argv))
         else:
             super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path last`` (and refuse untrained weights) first, then read the checkpoint's model options.
+
+        Lightning reads the hyperparameters of a ``--ckpt_path`` file into the config; a file it cannot read is named.
+        """
+        subcommand = self.config.get("subcommand")
+        if subcommand in EVALUATING_SUBCOMMANDS:
+            self._last_ckpt = evaluated_checkpoint(subcommand, self.config[subcommand])
+        try:
+            super()._parse_ckpt_path()
+        except Exception as err:
+            path = self.config[subcommand].get("ckpt_path")
+            wrapped = unreadable_checkpoint(path, err, name_others=True) if path else None
+            if wrapped is None:
+                raise
+            raise wrapped from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Build the trainer with a rich progress bar (unless given or off) and our default callbacks."""
@@ -182,11 +228,18 @@ class CNNCli(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build the classes; a model restored from ``--ckpt_path`` reads no weights file and downloads nothing."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
-        if self._resolved_ckpt(ckpt_path) is not None:  # the checkpoint's state dict replaces every tensor
-            with restoring_weights():
+        try:
+            if self._resolved_ckpt(ckpt_path) is not None:  # the checkpoint's state dict replaces every tensor
+                with restoring_weights():
+                    super().instantiate_classes()
+            else:
                 super().instantiate_classes()
-        else:
-            super().instantiate_classes()
+        except (ValueError, TypeError) as err:  # a bad value ends like a parser error: exit 2, one message
+            found = constructor_error(err, {"model": LightningModule, "data": LightningDataModule})
+            if found is None:
+                raise
+            group, cause = found
+            self._parser(self.subcommand).error(f"--{group}: {cause}", err)
 
     def _resolved_ckpt(self, ckpt_path: Any) -> Path | None:
         """The checkpoint file ``--ckpt_path`` will load, when known before the classes are built."""
@@ -204,6 +257,8 @@ class CNNCli(LightningCLI):
         self._link_backbone_input_size(self.config[self.subcommand])
         if self.subcommand == "fit":
             self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
+            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
+                check_checkpoint_complete(self._last_ckpt)
 
     @staticmethod
     def _check_accelerator(config: Any) -> None:

@@ -64,8 +64,12 @@ def check_choice(argument: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
-def check_positive(argument: str, value: float, *, allow_zero: bool = False, integer: bool = False) -> None:
+def check_positive(
+    argument: str, value: float, *, allow_zero: bool = False, integer: bool = False, finite: bool = False
+) -> None:
     """Raise unless ``value > 0`` (or ``>= 0`` with ``allow_zero``); NaN is refused, and a non-int with ``integer``.
+
+    With ``finite``, infinity is refused too (a learning rate, a weight decay).
 
     Example:
         >>> check_positive("batch_size", 2.5, integer=True)
@@ -80,9 +84,11 @@ def check_positive(argument: str, value: float, *, allow_zero: bool = False, int
     kind = "an int" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
         raise TypeError(f"Expected {argument} to be {kind}, but got {type(value).__name__} {value!r}.")
+    bound = ">= 0" if allow_zero else "> 0"
     if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"Expected {argument} to be {bound}, but got {value!r}.")
+    if finite and math.isinf(value):
+        raise ValueError(f"Expected {argument} to be a finite number {bound}, but got {value!r}.")
 
 
 def check_probability(argument: str, value: float) -> None:

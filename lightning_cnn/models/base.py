@@ -143,8 +143,8 @@ class ClassifierModule(pl.LightningModule):
         if scheduler is not None:
             check_choice("scheduler", scheduler, SCHEDULER_NAMES)
         if lr is not None:
-            check_positive("lr", lr)
-        check_positive("weight_decay", weight_decay, allow_zero=True)
+            check_positive("lr", lr, finite=True)
+        check_positive("weight_decay", weight_decay, allow_zero=True, finite=True)
         check_positive("warmup_epochs", warmup_epochs, allow_zero=True)
         check_int("top_k", top_k, 1)
         # Every loss option is checked here, also when "balanced" weights make the loss wait for setup().

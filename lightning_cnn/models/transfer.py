@@ -19,7 +19,7 @@ from lightning_cnn._utils.validation import check_choice, check_positive, check_
 from lightning_cnn.models.backbones import create_backbone, resolve_backbone, stage_parameters
 from lightning_cnn.models.base import ClassifierModule
 from lightning_cnn.models.cache import FeatureCache
-from lightning_cnn.models.weights import WEIGHTS_MAPPING_NAMES, WeightsMappingName, load_weights
+from lightning_cnn.models.weights import MIN_MATCHED_SHARE, WEIGHTS_MAPPING_NAMES, WeightsMappingName, load_weights
 
 __all__ = ["FINETUNE_NAMES", "FinetuneName", "TransferClassifier"]
 
@@ -104,7 +104,7 @@ class TransferClassifier(ClassifierModule):
             backbone, pretrained and "pretrained" not in skip, num_classes, in_channels
         )
         if weights is not None and "weights" not in skip:
-            self.weights_report = load_weights(self.backbone, weights, weights_mapping)
+            self.weights_report = load_weights(self.backbone, weights, weights_mapping, min_share=MIN_MATCHED_SHARE)
         n_stages = len(self.backbone.feature_info)
         if probe_stage is not None:
             check_range("probe_stage", probe_stage, 0, n_stages - 1, where=f" for {backbone!r}")

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from lightning_cnn._utils.io import UnreadableCheckpointError, load_checkpoint_file
 from lightning_cnn._utils.validation import check_choice
 
-__all__ = ["WEIGHTS_MAPPING_NAMES", "WeightsMappingName", "load_weights", "read_state_dict"]
+__all__ = ["MIN_MATCHED_SHARE", "WEIGHTS_MAPPING_NAMES", "WeightsMappingName", "load_weights", "read_state_dict"]
 
 WeightsMappingName = Literal["names", "order"]
 WEIGHTS_MAPPING_NAMES: tuple[str, ...] = get_args(WeightsMappingName)
+
+#: The share of a backbone's tensors (its classifier aside) that ``TransferClassifier(weights=...)`` must find in the
+#: file: below it the file is another network's, and training would start from random initialization.
+MIN_MATCHED_SHARE = 0.5
 
 # Prefixes of a checkpoint of a module that wraps the network (ours: "backbone.").
 _WRAPPER_PREFIXES = ("backbone.", "model.", "net.")
@@ -26,12 +31,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     Raises:
         FileNotFoundError: when ``path`` is no file.
-        ValueError: for a file that holds neither a state dict nor a Lightning checkpoint.
+        ValueError: for a file that holds neither a state dict nor a Lightning checkpoint, or is no file of
+            ``torch.save`` (a text file, a file cut off).
     """
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"weights={str(path)!r} does not exist or is not a file.")
-    obj = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        obj: Any = load_checkpoint_file(file)
+    except UnreadableCheckpointError as err:
+        raise ValueError(f"weights={str(path)!r} is no state dict or checkpoint file. {err}") from err
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]  # a Lightning checkpoint
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -64,7 +73,9 @@ def _show(keys: list[str]) -> str:
     return "none" if not keys else f"{len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
 
 
-def load_weights(model: nn.Module, path: str | Path, mapping: WeightsMappingName = "names") -> dict[str, list[str]]:
+def load_weights(
+    model: nn.Module, path: str | Path, mapping: WeightsMappingName = "names", *, min_share: float = 0.0
+) -> dict[str, list[str]]:
     """Load a state dict or Lightning checkpoint into a timm ``model`` and report what matched.
 
     ``mapping="names"`` matches keys by name. ``mapping="order"`` maps a foreign key layout (another library's
@@ -77,13 +88,16 @@ def load_weights(model: nn.Module, path: str | Path, mapping: WeightsMappingName
         model: the timm model to load into.
         path: a ``.pth``/``.pt`` state dict or a Lightning ``.ckpt``.
         mapping: ``"names"`` or ``"order"``.
+        min_share: refuse the file (loading nothing) when it gives fewer than this share of the model's tensors,
+            its classifier aside (:data:`MIN_MATCHED_SHARE` for ``TransferClassifier``).
 
     Returns:
         ``{"missing": [...], "unexpected": [...], "skipped": [...]}`` key lists.
 
     Raises:
         FileNotFoundError: when ``path`` is no file.
-        ValueError: for a file without tensors, or a shape mismatch outside the classifier.
+        ValueError: for a file without tensors, a shape mismatch outside the classifier, or fewer matched tensors
+            than ``min_share``, naming what matched.
     """
     check_choice("weights_mapping", mapping, WEIGHTS_MAPPING_NAMES)
     source = read_state_dict(path)
@@ -114,6 +128,19 @@ def load_weights(model: nn.Module, path: str | Path, mapping: WeightsMappingName
                 f"Shape mismatch loading {str(path)!r}: {src_key!r} has shape {tuple(tensor.shape)} but the model's"
                 f" {dst_key!r} has {tuple(dst.shape)}."
             )
+    body = [k for k in target if not (classifier and k.startswith(classifier))]
+    matched = [k for k in body if k in loaded]
+    if body and len(matched) < min_share * len(body):
+        hint = (
+            " The file holds as many tensors as the model, under other names: weights_mapping='order' maps them."
+            if mapping == "names" and len(source) == len(target)
+            else " Give a file of this backbone's weights (or another backbone= to match the file)."
+        )
+        raise ValueError(
+            f"weights={str(path)!r} gives {len(matched)} of the {len(body)} tensors of the model (its classifier"
+            f" aside), below the {min_share:.0%} needed to be its weights: matched {_show(matched)}; the file's"
+            f" tensors: {_show(list(source))}; the model's: {_show(body)}.{hint}"
+        )
     result = model.load_state_dict(loaded, strict=False)
     unexpected = [k for k in source if k not in target] if mapping == "names" else []
     missing = [k for k in result.missing_keys if k not in skipped]

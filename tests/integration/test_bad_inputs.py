@@ -525,3 +525,211 @@ def test_prediction_writer_path_is_checked_before_predicting(fast_trainer, tmp_p
             trainer.predict(Counting(channels=(4,), hidden=()), DigitsDataModule())
     assert Counting.calls == 0
     assert list(out.iterdir()) == [] and not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.csv"))
+
+
+def _quick_run(in_tmp: Path) -> Path:
+    """One short command-line run; returns its checkpoint folder (best.ckpt and last.ckpt)."""
+    CNNCli(args=["fit", "--model.channels", "[4]", "--model.hidden", "[]", *QUICK, *QUIET])
+    return in_tmp / "runs" / "lightning_cnn" / "version_0" / "checkpoints"
+
+
+# Row 50: a checkpoint that is cut off, empty or no checkpoint at all names the file and what is wrong with it.
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (lambda good: good[: len(good) // 2], "is incomplete ("),
+        (lambda good: b"", "is empty (0 bytes)"),
+        (lambda good: b"epoch,loss\n0,1.0\n", "is not a checkpoint"),
+    ],
+)
+def test_unreadable_checkpoint_names_the_file(tmp_path, content, message):
+    from lightning_cnn import AtomicCheckpointIO
+    from lightning_cnn.checkpoint import load_checkpoint_file
+
+    good = tmp_path / "good.ckpt"
+    torch.save({"w": torch.ones(100)}, good)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content(good.read_bytes()))
+    with pytest.raises(ValueError, match=re.escape(f"Cannot read checkpoint {str(bad)!r}: the file {message}")):
+        load_checkpoint_file(bad)
+    with pytest.raises(ValueError, match=re.escape(message)) as err:  # what Lightning reads with on resume
+        AtomicCheckpointIO().load_checkpoint(bad)
+    assert f"Other checkpoints in its folder, newest first: {str(good)!r}" in str(err.value)
+
+
+# Row 51: resuming from (or testing) a cut-off last.ckpt names it and the run's other checkpoint, before the run's
+# folder is touched.
+def test_resuming_from_a_cut_off_last_checkpoint(in_tmp):
+    folder = _quick_run(in_tmp)
+    last = folder / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    metrics = (folder.parent / "metrics.csv").read_text()
+    relative = last.relative_to(in_tmp)
+    expected = f"Cannot read checkpoint {str(relative)!r}: the file is incomplete (1000 bytes, cut off while it was"
+    with pytest.raises(ValueError, match=re.escape(expected)) as err:
+        CNNCli(args=["fit", "--ckpt_path", "last", "--model.channels", "[4]", "--model.hidden", "[]", *QUICK, *QUIET])
+    assert f"Other checkpoints in its folder, newest first: {str(relative.parent / 'best.ckpt')!r}" in str(err.value)
+    assert (folder.parent / "metrics.csv").read_text() == metrics
+    with pytest.raises(ValueError, match=re.escape("Cannot read checkpoint 'runs/lightning_cnn/version_0/checkpoints")):
+        CNNCli(args=["test", "--ckpt_path", "runs/lightning_cnn/version_0/checkpoints/last.ckpt", *QUIET])
+
+
+# Row 52: --ckpt_path last for test, validate and predict loads the newest run's last.ckpt (not the initial weights).
+def test_ckpt_path_last_for_every_subcommand(in_tmp):
+    folder = _quick_run(in_tmp)
+    trained = torch.load(folder / "last.ckpt", weights_only=True)["state_dict"]
+    for subcommand in ("validate", "test", "predict"):
+        cli = CNNCli(args=[subcommand, "--ckpt_path", "last", *QUIET, "--trainer.limit_val_batches", "1"])
+        assert cli.config[subcommand]["ckpt_path"] == str(Path("runs/lightning_cnn/version_0/checkpoints/last.ckpt"))
+        for key, value in cli.model.state_dict().items():
+            assert torch.equal(value.cpu(), trained[key]), (subcommand, key)
+
+
+# Row 53: test, validate or predict without --ckpt_path refuse to evaluate the untrained model, unless asked to.
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+def test_evaluating_untrained_weights_needs_a_flag(in_tmp, subcommand):
+    message = f"lightning-cnn {subcommand} without --ckpt_path would use the model's initial, untrained weights."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CNNCli(args=[subcommand, *QUIET])
+    assert not (in_tmp / "runs").exists()
+    limit = "--trainer.limit_predict_batches" if subcommand == "predict" else "--trainer.limit_test_batches"
+    limits = [limit, "1", "--trainer.limit_val_batches", "1"]
+    cli = CNNCli(args=[subcommand, "--allow_untrained", "true", "--model.channels", "[4]", *limits, *QUIET])
+    assert cli.config[subcommand]["ckpt_path"] is None
+
+
+# Row 54: a misspelled key of the model or DataModule (YAML or command line) names it, the class and its options.
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            "model:\n  init_args:\n    activaton: gelu\n",
+            "error: --model: SimpleCNN has no option 'activaton'. Did you mean 'activation'? Its options: num_classes,",
+        ),
+        (
+            "data:\n  init_args:\n    batchsize: 3\n",
+            "error: --data: DigitsDataModule has no option 'batchsize'. Did you mean 'batch_size'? Its options:",
+        ),
+    ],
+)
+def test_misspelled_key_names_it(in_tmp, capsys, config, message):
+    (in_tmp / "bad.yaml").write_text(config)
+    with pytest.raises(SystemExit) as exit_:
+        CNNCli(args=["fit", "-c", "bad.yaml", *QUICK])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Union subtypes" not in err
+    assert not (in_tmp / "runs").exists()
+
+
+# Row 55: a value a constructor refuses (--data.batch_size=-1) exits like a parser error: rc 2, one message.
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--data.batch_size=-1", "error: --data: Expected batch_size to be > 0, but got -1.\n"),
+        ("--model.channels=[0]", "error: --model: Expected channels[0] to be > 0, but got 0.\n"),
+    ],
+)
+def test_refused_value_exits_like_a_parser_error(in_tmp, capsys, option, message):
+    with pytest.raises(SystemExit) as exit_:
+        CNNCli(args=["fit", option, *QUICK, *QUIET])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith(message) and "Traceback" not in err and "Namespace(" not in err
+    assert len(err.splitlines()) <= 3
+
+
+# Row 56: an unknown --model or --data class lists the classes (with close matches).
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "NoSuchModel"], "error: --model NoSuchModel: no such model class. The model classes: SimpleCNN, "),
+        (["--model", "SimpleCN"], "no such model class. Did you mean 'SimpleCNN'? The model classes: SimpleCNN, Tra"),
+        (["--data", "DigitDataModule"], "--data DigitDataModule: no such data class. Did you mean 'DigitsDataModule'"),
+    ],
+)
+def test_unknown_class_lists_the_classes(in_tmp, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        CNNCli(args=["fit", *args, *QUICK])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# Row 57: an infinite, NaN or negative learning rate (or weight decay) is refused at construction.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": float("inf")}, "Expected lr to be a finite number > 0, but got inf."),
+        ({"lr": float("nan")}, "Expected lr to be > 0, but got nan."),
+        ({"lr": -1.0}, "Expected lr to be > 0, but got -1.0."),
+        ({"weight_decay": float("inf")}, "Expected weight_decay to be a finite number >= 0, but got inf."),
+    ],
+)
+def test_infinite_learning_rate(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimpleCNN(**kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TransferClassifier(backbone="test_resnet", **kwargs)
+
+
+# Row 58: a weights file of another network (a ViT, a SimpleCNN checkpoint) is refused, naming what matched.
+def test_weights_of_another_network(tmp_path):
+    import timm
+
+    vit = tmp_path / "vit.pth"
+    torch.save(timm.create_model("test_vit", pretrained=False).state_dict(), vit)
+    cnn = tmp_path / "cnn.ckpt"
+    torch.save({"state_dict": SimpleCNN(channels=(4,)).state_dict()}, cnn)
+    for path in (vit, cnn):
+        message = f"weights={str(path)!r} gives 0 of the 90 tensors of the model (its classifier aside), below the 50%"
+        with pytest.raises(ValueError, match=re.escape(message)) as err:
+            TransferClassifier(backbone="test_resnet", weights=str(path))
+        assert "matched none; the file's tensors: " in str(err.value)
+
+
+# Row 59: a weights file that is no torch.save file (text) is a ValueError naming it.
+def test_weights_file_that_is_text(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("resnet18 weights: see the link\n")
+    message = f"weights={str(path)!r} is no state dict or checkpoint file. Cannot read checkpoint {str(path)!r}:"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TransferClassifier(backbone="test_resnet", weights=str(path))
+
+
+# Row 60: a SimpleCNN deeper than the images allow (1-pixel maps before a block) fails at setup or construction.
+def test_network_deeper_than_the_images(fast_trainer):
+    message = (
+        "SimpleCNN has 5 conv blocks (channels), but DigitsDataModule's images 8x8 are 1x1 after 3 of them"
+        " (8x8 -> 4x4 -> 2x2 -> 1x1): block 3 would convolve 1-pixel maps"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(channels=(8, 8, 8, 8, 8)), DigitsDataModule(), fast_trainer)
+    with pytest.raises(ValueError, match=re.escape("but images of input_size 8x8 are 1x1 after 3 of them")):
+        SimpleCNN(channels=(8, 8, 8, 8, 8), input_size=8)
+    fit(SimpleCNN(channels=(8, 8, 8)), DigitsDataModule(), fast_trainer)  # 8 -> 4 -> 2 -> 1 fits
+
+
+# Row 61: a kernel larger than the images (padding="valid"), or a flatten head sized for other images.
+def test_kernel_or_flatten_head_that_does_not_fit_the_images(fast_trainer):
+    message = "SimpleCNN's conv block 0 does not fit DigitsDataModule's images 8x8: its input is 8x8 (8x8), too small"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(kernel_size=15, padding="valid"), DigitsDataModule(), fast_trainer)
+    with pytest.raises(ValueError, match=re.escape("SimpleCNN's conv block 0 does not fit images of input_size 8x8")):
+        SimpleCNN(kernel_size=15, padding="valid", global_pool="flatten", input_size=8)
+    message = "global_pool='flatten' sized the head for input_size=(16, 16), but DigitsDataModule's images are 8x8"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(global_pool="flatten", input_size=16), DigitsDataModule(), fast_trainer)
+
+
+# Row 62: a channel count or width that is no int.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_channels": 2.5}, "Expected in_channels to be an int, but got float 2.5."),
+        ({"channels": (8, 16.5)}, "Expected channels[1] to be an int, but got float 16.5."),
+        ({"input_size": (8, 8, 3)}, "Expected input_size to be an int >= 1 or a pair of them (height, width)"),
+    ],
+)
+def test_channel_count_that_is_no_int(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        SimpleCNN(**kwargs)

@@ -1,0 +1,190 @@
+"""What the command line decides without Lightning: which checkpoint ``--ckpt_path last`` means, and its messages.
+
+The parser's own messages for a wrong option name or class name are long (a union of types, a value dump); the
+functions here turn them into one sentence that names the option and what is allowed, and find, in an error a
+constructor raised while the parsed classes were built, the argument check that refused a value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVALUATING_SUBCOMMANDS",
+    "class_options",
+    "constructor_error",
+    "evaluated_checkpoint",
+    "explain_parser_error",
+    "newest_last_checkpoint",
+]
+
+#: The subcommands that evaluate a checkpoint's weights: they resolve ``--ckpt_path last`` and refuse none.
+EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
+
+
+def newest_last_checkpoint(config: Any) -> Path:
+    """The newest ``last*.ckpt`` of ``--checkpoint.dirpath``, the logger's run folders, or the root's checkpoints.
+
+    Raises:
+        FileNotFoundError: when there is none, saying where it looked.
+    """
+    dirpath = (config.get("checkpoint") or {}).get("dirpath")
+    trainer = config.get("trainer") or {}
+    args = getattr(trainer.get("logger"), "init_args", None)
+    if dirpath:
+        pattern, where = Path(dirpath).glob("last*.ckpt"), f"in --checkpoint.dirpath {dirpath}"
+    elif args is not None:
+        base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
+        version = args.get("version")
+        folder = "version_*" if version is None else (version if isinstance(version, str) else f"version_{version}")
+        pattern, where = base.glob(f"{folder}/checkpoints/last*.ckpt"), f"under {base}/{folder}/checkpoints/"
+    else:  # no logger: Lightning's checkpoints go under the root folder
+        root = Path(trainer.get("default_root_dir") or ".")
+        pattern, where = root.glob("checkpoints/last*.ckpt"), f"in {root / 'checkpoints'}"
+    found = sorted(pattern, key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"--ckpt_path last: no last.ckpt {where} to load.")
+    return found[-1]
+
+
+def evaluated_checkpoint(subcommand: str, config: Any) -> Path | None:
+    """Resolve ``--ckpt_path last`` to the newest run's ``last.ckpt``; refuse no ``--ckpt_path`` (untrained weights).
+
+    Lightning resolves ``last`` only from the checkpoints of the running Trainer, which a fresh ``test``, ``validate``
+    or ``predict`` has none of: it would evaluate the initial weights. Here ``last`` means the ``last.ckpt`` that
+    ``fit --ckpt_path last`` resumes from, and the config's ``ckpt_path`` becomes that file.
+
+    Returns:
+        The resolved file for ``last``, else ``None``.
+
+    Raises:
+        ValueError: without ``--ckpt_path`` unless ``--allow_untrained true``.
+        FileNotFoundError: for ``last`` when there is no ``last.ckpt``.
+    """
+    ckpt_path = config.get("ckpt_path")
+    if not ckpt_path:
+        if config.get("allow_untrained"):
+            return None
+        raise ValueError(
+            f"lightning-cnn {subcommand} without --ckpt_path would use the model's initial, untrained weights. Give"
+            " --ckpt_path PATH (a checkpoint), --ckpt_path last (the newest run's last.ckpt), or"
+            " --allow_untrained true to evaluate them all the same."
+        )
+    if ckpt_path != "last":
+        return None
+    found = newest_last_checkpoint(config)
+    config["ckpt_path"] = str(found)
+    return found
+
+
+def class_options(cls: type) -> list[str]:
+    """The constructor arguments of ``cls``, those it passes on with ``**kwargs`` to its bases included."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return list(dict.fromkeys(names))
+
+
+def _import(class_path: str) -> type | None:
+    module, _, name = class_path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return found if isinstance(found, type) else None
+
+
+_KEY = re.compile(r"""Parser key ["']([\w.]+)["']""")
+_UNKNOWN_OPTION = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
+_UNKNOWN_CLASS = re.compile(r"Expected a dot import path string: (\S+)")
+_BAD_CHOICE = re.compile(r'Parser key "(\w+)":\s*Expected a typing\.Literal\[(.*?)\]\. Got value: (\S+)')
+
+
+def _suggest(value: str, names: list[str]) -> str:
+    lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(value.lower(), list(lower), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(lower[c]) for c in close)}?" if close else ""
+
+
+def explain_parser_error(message: str, choices: Mapping[str, Iterable[type]], command: str = "lightning-cnn") -> str:
+    """One sentence for the parser's message about an unknown option of a class or an unknown class name.
+
+    Args:
+        message: what the parser says.
+        choices: the classes each group offers by short name (``{"model": [SimpleCNN, ...]}``).
+        command: the command line, for the help it points to.
+
+    Returns:
+        The sentence; the message itself when it is about something else.
+
+    Example:
+        >>> class Net:
+        ...     def __init__(self, activation: str = "relu", width: int = 8): ...
+        >>> text = "Parser key 'model': Problem with given class_path 'x.Net': Option 'activaton' is not accepted"
+        >>> explain_parser_error(text, {"model": [Net]}).splitlines()[0]
+        "--model: Net has no option 'activaton'. Did you mean 'activation'? Its options: activation, width."
+    """
+    key = _KEY.search(message)
+    group = key.group(1) if key else ""
+    unknown = _UNKNOWN_OPTION.search(message)
+    if unknown:
+        class_path, option = unknown.groups()
+        name = class_path.rpartition(".")[2]
+        cls = _import(class_path) or next((c for c in choices.get(group, ()) if c.__name__ == name), None)
+        options = class_options(cls) if cls is not None else []
+        listed = f" Its options: {', '.join(options)}." if options else ""
+        lead = f"--{group}: {name} has no option {option!r}.{_suggest(option, options)}{listed}"
+        return lead
+    choice = _BAD_CHOICE.search(message)
+    if choice:
+        option, listed, value = choice.groups()
+        names = [n.strip().strip("'\"") for n in listed.split(",")]
+        where = f"--{group}.{option}" if group else f"--{option}"
+        return f"Expected {where} to be one of {tuple(names)}, but got {value!r}.{_suggest(value, names)}"
+    missing = _UNKNOWN_CLASS.search(message)
+    if missing and group in choices:
+        names = [c.__name__ for c in choices[group]]
+        value = missing.group(1)
+        lead = (
+            f"--{group} {value}: no such {group} class.{_suggest(value, names)} The {group} classes: "
+            f"{', '.join(names)} (or the import path of your own subclass, such as mypackage.My{group.title()};"
+            f" {command} --help lists each one's options)."
+        )
+        return lead
+    return message
+
+
+def constructor_error(error: BaseException, owners: Mapping[str, type]) -> tuple[str, BaseException] | None:
+    """The ``(group, cause)`` of an error a constructor raised while the parsed classes were built, or ``None``.
+
+    Follows the chain of causes to its first ``ValueError`` or ``TypeError`` and looks, in the frames it was raised
+    through, for an object of one of the ``owners`` types (``{"model": LightningModule, ...}``): that is the class
+    that refused one of its arguments. An error raised elsewhere (a bug, not a bad value) gives ``None``.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for cause in reversed(chain):  # the innermost first: where the check raised
+        if not isinstance(cause, (ValueError, TypeError)):
+            continue
+        for frame, _ in traceback.walk_tb(cause.__traceback__):
+            owner = frame.f_locals.get("self")
+            for group, kind in owners.items():
+                if isinstance(owner, kind):
+                    return group, cause
+    return None

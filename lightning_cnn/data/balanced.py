@@ -181,5 +181,12 @@ def training_sampler(
                 f"sampler='weighted': the training split has {len(train_indices)} samples and its set {n} (a source"
                 " dropped some, e.g. skip_bad_files): the weights cannot be matched to them."
             )
-        weights = np.asarray(sampler_weights, dtype=np.float64)[train_indices]
+        given = np.asarray(sampler_weights, dtype=np.float64)
+        weights = given[train_indices]
+        if not np.isfinite(given).all() or (given < 0).any() or weights.sum() <= 0:
+            raise ValueError(
+                "Expected sampler_weights to be finite numbers >= 0, not all 0 on the training split, but got"
+                f" {given.size} values in [{given.min():g}, {given.max():g}]"
+                f" ({weights.size} training samples with weights summing to {weights.sum():g})."
+            )
     return WeightedSeededSampler(weights, samples_per_epoch, **shard)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lightning_cnn.data.splits import split_digest, test_digest
+from lightning_cnn.data.splits import held_out_digest, split_digest
 
 if TYPE_CHECKING:
     from lightning_cnn.data.base import ClassifierDataModule
@@ -105,9 +105,8 @@ def check_member_checkpoint(
             " folds may be ensembled on the test split only (stages=('test',))."
         )
     # The test split is the same for every fold: members of other folds score it fairly.
-    key, digest = (
-        ("test_digest", test_digest) if stage != "val" and "test_digest" in state else ("split_digest", split_digest)
-    )
+    held_out = stage != "val" and "test_digest" in state
+    key, digest = ("test_digest", held_out_digest) if held_out else ("split_digest", split_digest)
     theirs = state.get(key)
     if from_split and theirs is not None and theirs != (ours := digest(data.split)):
         raise ValueError(

@@ -20,6 +20,7 @@ __all__ = [
     "SplitState",
     "check_folds",
     "check_fractions",
+    "held_out_digest",
     "kfold_split",
     "labels_digest",
     "read_split",
@@ -27,7 +28,6 @@ __all__ = [
     "split_file_digest",
     "stratified_folds",
     "stratified_split",
-    "test_digest",
     "write_split",
 ]
 
@@ -229,7 +229,7 @@ def split_digest(split: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
-def test_digest(split: Mapping[str, np.ndarray]) -> str:
+def held_out_digest(split: Mapping[str, np.ndarray]) -> str:
     """A short fingerprint of a split's test indices alone (the same for every fold of a k-fold split)."""
     return split_digest({"train": np.empty(0), "val": np.empty(0), "test": split["test"]})
 
@@ -325,7 +325,7 @@ class SplitState(DataSource):
             "num_folds": self.num_folds,
             "fold": self.fold,
             "split_digest": split_digest(self.split) if self._split is not None else None,
-            "test_digest": test_digest(self.split) if self._split is not None else None,
+            "test_digest": held_out_digest(self.split) if self._split is not None else None,
             "split_file": str(self.split_file) if self.split_file is not None else None,
         }
 

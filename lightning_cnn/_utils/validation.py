@@ -234,6 +234,7 @@ def check_registry(registry: str, keys: Iterable[str], names: Iterable[str]) -> 
 
 
 __all__ += [
+    "check_index",
     "check_optional_size",
     "check_pair",
     "check_range_pair",
@@ -298,6 +299,23 @@ def check_together(first: str, first_value: Any, second: str, second_value: Any)
     """
     if (first_value is None) != (second_value is None):
         raise ValueError(f"Expected {first} and {second} to be given together, but got only one of them.")
+
+
+def check_index(argument: str, value: Any, size: int, where: str = "") -> int:
+    """Return ``value`` when it is an int in ``0..size-1``: ``TypeError`` for another type, ``ValueError`` otherwise.
+
+    Example:
+        >>> check_index("fold", 3, 3, "num_folds=3")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected fold to be an int in 0..2 (num_folds=3), but got 3.
+    """
+    context = f" ({where})" if where else ""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"Expected {argument} to be an int in 0..{size - 1}{context}, but got {value!r}.")
+    if not 0 <= value < size:
+        raise ValueError(f"Expected {argument} to be an int in 0..{size - 1}{context}, but got {value!r}.")
+    return value
 
 
 def _finite_number(value: Any) -> bool:

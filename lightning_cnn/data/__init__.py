@@ -6,18 +6,20 @@
   :mod:`~lightning_cnn.data.torchvision`: one source per file.
 - :mod:`~lightning_cnn.data.readers`: listing image folders and decoding image files.
 - :mod:`~lightning_cnn.data.datasets`: the small datasets the sources hand to loaders, and their collate.
-- :mod:`~lightning_cnn.data.splits`: stratified splits, their digest and ``splits.json``.
+- :mod:`~lightning_cnn.data.splits`: stratified splits and k-fold splits, their digest and ``splits.json``.
 - :mod:`~lightning_cnn.data.normalization`: dataset, per-instance or no normalization, as a module with buffers.
 - :mod:`~lightning_cnn.data.placement`: where augmentation runs (device or loader workers).
 - :mod:`~lightning_cnn.data.compatibility`: checks that a model or a checkpoint fits the data.
 - :mod:`~lightning_cnn.data.sampling`, :mod:`~lightning_cnn.data.resident`: resumable training order, device-resident
   batches.
+- :mod:`~lightning_cnn.data.balanced`: class-balanced or weighted draws with replacement, seeded and sharded.
 
 The augmentations themselves are :mod:`lightning_cnn.augment` (plain torch).
 """
 
 from lightning_cnn.augment import AUGMENTATIONS, PRESETS, BatchAugmentation, BatchTransform, build_augmentation
 from lightning_cnn.data.arrays import ArrayDataModule
+from lightning_cnn.data.balanced import WeightedSeededSampler
 from lightning_cnn.data.base import ClassifierDataModule
 from lightning_cnn.data.digits import DigitsDataModule
 from lightning_cnn.data.folder import ImageFolderDataModule
@@ -25,7 +27,7 @@ from lightning_cnn.data.placement import resolve_augment_on
 from lightning_cnn.data.readers import BadImageError
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler
-from lightning_cnn.data.splits import stratified_split
+from lightning_cnn.data.splits import kfold_split, stratified_folds, stratified_split
 from lightning_cnn.data.torchvision import TorchvisionDataModule
 
 __all__ = [
@@ -42,7 +44,10 @@ __all__ = [
     "ResumableDataLoader",
     "SeededSampler",
     "TorchvisionDataModule",
+    "WeightedSeededSampler",
     "build_augmentation",
+    "kfold_split",
     "resolve_augment_on",
+    "stratified_folds",
     "stratified_split",
 ]

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_cnn._utils.validation import check_choice, check_positive, check_statistics
 from lightning_cnn.augment import AugmentSpec, BatchAugmentation, build_augmentation
+from lightning_cnn.data.balanced import SamplerName, check_sampler, training_sampler
 from lightning_cnn.data.compatibility import check_member_checkpoint, check_model_matches, check_resume_settings
 from lightning_cnn.data.datasets import collate_images
 from lightning_cnn.data.normalization import (
@@ -28,9 +29,9 @@ from lightning_cnn.data.normalization import (
 )
 from lightning_cnn.data.placement import AUGMENT_ON_NAMES, AugmentedDataset, AugmentOn, resolve_augment_on
 from lightning_cnn.data.resident import DeviceResidentLoader
-from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler, capture_rng_state, restore_rng_state
+from lightning_cnn.data.sampling import ResumableDataLoader, capture_rng_state, restore_rng_state
 from lightning_cnn.data.source import passed_on_signature
-from lightning_cnn.data.splits import SplitState, check_fractions, split_digest
+from lightning_cnn.data.splits import SplitState, check_folds, check_fractions, split_digest
 
 __all__ = ["ClassifierDataModule"]
 
@@ -72,13 +73,18 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
     exception: the workers' random streams restart at the resume point (use ``augment_on="device"`` or
     ``num_workers=0`` where that matters).
 
+    K-fold: ``num_folds=K, fold=k`` keeps the test split of the single split (the same indices) and deals the rest
+    into K stratified folds (:func:`~lightning_cnn.data.splits.kfold_split`); fold k validates, the others train.
+    ``sampler="balanced"`` draws training samples with replacement, every class equally often
+    (:class:`~lightning_cnn.data.balanced.WeightedSeededSampler`: seeded, sharded, resumable like the shuffle).
+
     A source takes its own arguments and ``**kwargs``, passed on to this base with ``super().__init__(**kwargs)``:
     the command line lists and accepts the arguments below for every source, and :meth:`save_hyperparameters`
     records them with their values (defaults included).
 
     Args:
         batch_size: samples per batch.
-        val_fraction: share of each class for validation.
+        val_fraction: share of each class for validation (with ``num_folds``: only where the test split is cut).
         test_fraction: share of each class for the test set (unused when the source has its own test set).
         split_seed: seed of the split.
         normalize: ``"dataset"``, ``"instance"`` or ``"none"``.
@@ -91,6 +97,11 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         device_resident: keep the training split on the trainer's device and draw shuffled batches there
             (:class:`~lightning_cnn.data.resident.DeviceResidentLoader`: no workers, no transfers); for data
             that fits in device memory. Augmentation then runs batched on the device.
+        num_folds: split train and validation into this many stratified folds (``None``: one split).
+        fold: the fold that validates, ``0..num_folds-1`` (with ``num_folds`` only).
+        sampler: ``"shuffle"`` (each sample once an epoch), ``"balanced"`` or ``"weighted"`` (by ``sampler_weights``).
+        sampler_weights: one weight per sample of the source, in its order (``sampler="weighted"``).
+        samples_per_epoch: draws per epoch of ``"balanced"`` or ``"weighted"`` (``None``: the training split's size).
     """
 
     def __init__(
@@ -107,6 +118,11 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool | None = None,
         device_resident: bool = False,
+        num_folds: int | None = None,
+        fold: int | None = None,
+        sampler: SamplerName = "shuffle",
+        sampler_weights: list[float] | None = None,
+        samples_per_epoch: int | None = None,
     ) -> None:
         # The shared arguments as given: recorded by save_hyperparameters() of a source that passes them on.
         self._shared_arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -116,6 +132,8 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         check_choice("normalize", normalize, NORMALIZE_NAMES)
         check_choice("augment_on", augment_on, AUGMENT_ON_NAMES)
         check_fractions(val_fraction, test_fraction)
+        check_folds(num_folds, fold)
+        check_sampler(sampler, sampler_weights, samples_per_epoch, device_resident)
         if device_resident and augment is not None and augment_on == "cpu":
             raise ValueError(
                 "device_resident=True draws batches on the device, where per-sample CPU augmentation cannot run:"
@@ -127,6 +145,8 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        self.num_folds, self.fold = num_folds, fold
+        self.sampler, self.sampler_weights, self.samples_per_epoch = sampler, sampler_weights, samples_per_epoch
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.augmentation: BatchAugmentation | None = build_augmentation(augment)
@@ -176,30 +196,6 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
 
     #: Seed of the training order; ``None``: the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else ``split_seed``.
     shuffle_seed: int | None = None
-
-    def predict_ids(self) -> list[str]:
-        """An identifier for each image of the predict set, in its order.
-
-        The image's file when the set reads files, else its position in the set when it is not the split's test
-        set, else its index in the pool (the indices in ``splits.json``). Call it after ``setup("predict")``.
-        """
-        dataset = self.predict_set if self.predict_set is not None else self.test_set
-        if dataset is None:
-            raise RuntimeError("predict_ids() needs the predict set: call setup('predict') first.")
-        paths = getattr(dataset, "paths", None)
-        if paths is not None:
-            return [str(p) for p in paths]
-        if dataset is not self.test_set or self.has_test_source:
-            return [str(i) for i in range(len(dataset))]  # type: ignore[arg-type]
-        return [str(int(i)) for i in self.split["test"]]
-
-    @property
-    def class_weights(self) -> list[float]:
-        """Balanced class weights ``n / (k * n_c)`` from the training split's labels."""
-        y = self.labels()[self.split["train"]]
-        counts = np.bincount(y, minlength=self.num_classes).astype(np.float64)
-        counts[counts == 0] = np.inf
-        return (len(y) / (self.num_classes * counts)).tolist()
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, stage: str) -> None:
@@ -345,7 +341,10 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
                 on_iter_start=self._restore_pending_rng,
             )
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = SeededSampler(self.train_set, seed=self._order_seed(), num_replicas=world, rank=rank)
+        sampler = training_sampler(
+            self.train_set, self.sampler, self.labels(), self.split["train"], self.sampler_weights,
+            self.samples_per_epoch, seed=self._order_seed(), num_replicas=world, rank=rank,
+        )  # fmt: skip
         if trainer is not None:
             sampler.set_epoch(trainer.current_epoch)
         return ResumableDataLoader(
@@ -396,11 +395,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         return {
             "mean": self.mean,
             "std": self.std,
-            "split_seed": self.split_seed,
-            "val_fraction": self.val_fraction,
-            "test_fraction": self.test_fraction,
-            "split_digest": split_digest(self.split) if self._split is not None else None,
-            "split_file": str(self.split_file) if self.split_file is not None else None,
+            **self.split_state(),
             "rng": capture_rng_state(),
         }
 

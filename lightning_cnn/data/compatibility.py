@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lightning_cnn.data.splits import split_digest
+from lightning_cnn.data.splits import held_out_digest, split_digest
 
 if TYPE_CHECKING:
     from lightning_cnn.data.base import ClassifierDataModule
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["check_member_checkpoint", "check_model_matches", "check_resume_settings", "datamodule_state"]
 
 #: The settings that decide the split; a checkpoint must agree on them to be resumed or tested.
-SPLIT_SETTINGS = ("split_seed", "val_fraction", "test_fraction")
+SPLIT_SETTINGS = ("split_seed", "val_fraction", "test_fraction", "num_folds", "fold")
 
 
 def check_model_matches(data: ClassifierDataModule, module: Any) -> None:
@@ -48,12 +48,26 @@ def check_resume_settings(data: ClassifierDataModule, state_dict: Mapping[str, A
     """Refuse a DataModule state saved with other split settings than ``data``'s (see :data:`SPLIT_SETTINGS`)."""
     # A different split would let test samples of this run be training samples of the checkpoint's.
     for key in SPLIT_SETTINGS:
+        if key in state_dict and state_dict[key] != getattr(data, key) and key in ("num_folds", "fold"):
+            theirs, ours = (
+                _fold_name(state_dict.get("num_folds"), state_dict.get("fold")),
+                _fold_name(data.num_folds, data.fold),
+            )
+            raise ValueError(
+                f"The checkpoint was trained with {key}={state_dict[key]!r} ({theirs}), but this {type(data).__name__}"
+                f" has {key}={getattr(data, key)!r} ({ours}): its validation images would be the checkpoint's training"
+                f" data. Pass {key}={state_dict[key]!r} (on the command line: --data.{key} {state_dict[key]})."
+            )
         if key in state_dict and state_dict[key] != getattr(data, key):
             raise ValueError(
                 f"The checkpoint was trained with {key}={state_dict[key]!r}, but this {type(data).__name__}"
                 f" has {key}={getattr(data, key)!r}: its test split would overlap the checkpoint's training"
                 f" data. Pass {key}={state_dict[key]!r} (on the command line: --data.{key} {state_dict[key]})."
             )
+
+
+def _fold_name(num_folds: int | None, fold: int | None) -> str:
+    return "a single split" if num_folds is None else f"fold {fold} of {num_folds}"
 
 
 def datamodule_state(checkpoint: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -83,8 +97,18 @@ def check_member_checkpoint(
         return
     own_set = data.has_test_source or (stage == "predict" and data.predict_set is not None)
     from_split = stage == "val" or not own_set
-    theirs = state.get("split_digest")
-    if from_split and theirs is not None and theirs != (ours := split_digest(data.split)):
+    folds = (state.get("num_folds"), state.get("fold")), (data.num_folds, data.fold)
+    if from_split and stage == "val" and folds[0] != folds[1] and state.get("split_digest") is not None:
+        raise ValueError(
+            f"Ensemble member {path} was trained on {_fold_name(*folds[0])}, but this {name} validates on"
+            f" {_fold_name(*folds[1])}: this validation set was (in part) its training data. Members of other"
+            " folds may be ensembled on the test split only (stages=('test',))."
+        )
+    # The test split is the same for every fold: members of other folds score it fairly.
+    held_out = stage != "val" and "test_digest" in state
+    key, digest = ("test_digest", held_out_digest) if held_out else ("split_digest", split_digest)
+    theirs = state.get(key)
+    if from_split and theirs is not None and theirs != (ours := digest(data.split)):
         raise ValueError(
             f"Ensemble member {path} was trained on another split (digest {theirs}) than this {name}'s ({ours}):"
             " its training images may be in the evaluated set. Use members trained on the same data with the"

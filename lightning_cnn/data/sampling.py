@@ -66,6 +66,8 @@ class SeededSampler(DistributedSampler):
             drop_last=drop_last,
         )
         self._skip = 0
+        #: What the order is drawn from; a mid-epoch resume needs the same.
+        self.order_key = "shuffle" if shuffle else "sequential"
 
     def indices(self, epoch: int | None = None) -> list[int]:
         """This rank's full list of indices for ``epoch`` (default: the current epoch)."""
@@ -184,6 +186,7 @@ class ResumableDataLoader(DataLoader):
             "num_samples": sampler.num_samples,
             "num_replicas": sampler.num_replicas,
             "batches_per_epoch": len(self),
+            "order": sampler.order_key,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -198,6 +201,7 @@ class ResumableDataLoader(DataLoader):
             "seed": sampler.seed,
             "num_samples": sampler.num_samples,
             "num_replicas": sampler.num_replicas,
+            "order": sampler.order_key,
         }
         epoch, batches = resume_point(state_dict, now, len(self))
         sampler.set_epoch(epoch)

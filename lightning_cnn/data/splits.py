@@ -12,17 +12,21 @@ from typing import Any
 import numpy as np
 
 from lightning_cnn._utils.io import atomic_open
-from lightning_cnn._utils.validation import check_fraction
+from lightning_cnn._utils.validation import check_fraction, check_index, check_int, check_positive
 from lightning_cnn.data.source import DataSource
 
 __all__ = [
     "SPLIT_FILE",
     "SplitState",
+    "check_folds",
     "check_fractions",
+    "held_out_digest",
+    "kfold_split",
     "labels_digest",
     "read_split",
     "split_digest",
     "split_file_digest",
+    "stratified_folds",
     "stratified_split",
     "write_split",
 ]
@@ -84,22 +88,9 @@ def stratified_split(
         >>> [len(s[k]) for k in ("train", "val", "test")]
         [12, 4, 4]
     """
-    check_fractions(val_fraction, test_fraction)
-    y = np.asarray(labels, dtype=np.int64)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"Expected labels to be a non-empty 1-D sequence, but got shape {y.shape}.")
-    classes = np.unique(y)
-    if classes.size < 2:
-        raise ValueError(f"Expected at least 2 classes to classify, but the labels hold only {classes.tolist()}.")
-    rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for c in classes:
-        idx = np.flatnonzero(y == c)
-        idx = idx[rng.permutation(idx.size)]
-        n_val = round(idx.size * val_fraction)
-        n_test = round(idx.size * test_fraction)
+    for name, idx, n_val, n_test in _class_cuts(labels, val_fraction, test_fraction, seed, class_names):
         if n_val < 1 or (test_fraction > 0 and n_test < 1) or idx.size - n_val - n_test < 1:
-            name = class_names[c] if class_names is not None and c < len(class_names) else int(c)
             raise ValueError(
                 f"Class {name!r} has {idx.size} samples: too few to give train, val (fraction {val_fraction})"
                 f" and test (fraction {test_fraction}) at least one each. Add samples, raise the fractions,"
@@ -109,6 +100,118 @@ def stratified_split(
         parts["test"].append(idx[n_val : n_val + n_test])
         parts["train"].append(idx[n_val + n_test :])
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+
+
+def _class_cuts(
+    labels: Sequence[int] | np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    class_names: Sequence[str] | None,
+) -> list[tuple[Any, np.ndarray, int, int]]:
+    """Per class: its name, its indices in the seeded order, and its validation and test counts."""
+    check_fractions(val_fraction, test_fraction)
+    y = np.asarray(labels, dtype=np.int64)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"Expected labels to be a non-empty 1-D sequence, but got shape {y.shape}.")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(f"Expected at least 2 classes to classify, but the labels hold only {classes.tolist()}.")
+    rng = np.random.default_rng(seed)
+    cuts = []
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(idx.size)]
+        name = class_names[c] if class_names is not None and c < len(class_names) else int(c)
+        cuts.append((name, idx, round(idx.size * val_fraction), round(idx.size * test_fraction)))
+    return cuts
+
+
+def check_folds(num_folds: int | None, fold: int | None) -> None:
+    """Raise unless both are ``None`` (one split) or ``num_folds`` is an int >= 2 and ``fold`` in ``0..num_folds-1``.
+
+    Example:
+        >>> check_folds(5, 5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected fold to be an int in 0..4 (num_folds=5), but got 5.
+    """
+    if num_folds is None:
+        if fold is not None:
+            raise ValueError(f"Expected fold to be None without num_folds, but got {fold!r}: pass num_folds too.")
+        return
+    check_positive("num_folds", num_folds, integer=True)
+    check_int("num_folds", num_folds, 2)
+    check_index("fold", fold, num_folds, f"num_folds={num_folds}")
+
+
+def stratified_folds(
+    labels: Sequence[int] | np.ndarray,
+    num_folds: int,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The test split of :func:`stratified_split` (the same indices), and the rest dealt into ``num_folds`` folds.
+
+    The test indices are exactly those :func:`stratified_split` holds out with the same fractions and seed, so
+    a k-fold run and a single-split run are tested on the same images (``val_fraction`` only places that cut).
+    Each class's other indices, in the seeded order, are dealt to the folds in turn, the turn carried on from
+    class to class: every fold gets ``floor`` or ``ceil`` of each class's share, and the fold sizes differ by
+    at most one.
+
+    Returns:
+        ``(test, folds)``: sorted int64 index arrays.
+
+    Raises:
+        ValueError: for a class with fewer non-test samples than folds, or as :func:`stratified_split`.
+
+    Example:
+        >>> test, folds = stratified_folds([0] * 12 + [1] * 12, num_folds=3, test_fraction=0.25)
+        >>> len(test), [len(f) for f in folds]
+        (6, [6, 6, 6])
+    """
+    check_folds(num_folds, 0)
+    test: list[np.ndarray] = []
+    dealt: list[list[np.ndarray]] = [[] for _ in range(num_folds)]
+    turn = 0
+    for name, idx, n_val, n_test in _class_cuts(labels, val_fraction, test_fraction, seed, class_names):
+        rest = np.concatenate([idx[:n_val], idx[n_val + n_test :]])
+        if rest.size < num_folds or (test_fraction > 0 and n_test < 1):
+            raise ValueError(
+                f"Class {name!r} has {idx.size} samples: too few to give each of num_folds={num_folds} folds one"
+                f" and the test split (fraction {test_fraction}) one. Add samples, lower num_folds, or remove"
+                " the class."
+            )
+        test.append(idx[n_val : n_val + n_test])
+        owner = (turn + np.arange(rest.size)) % num_folds
+        for k in range(num_folds):
+            dealt[k].append(rest[owner == k])
+        turn = (turn + rest.size) % num_folds
+    return np.sort(np.concatenate(test)), [np.sort(np.concatenate(parts)) for parts in dealt]
+
+
+def kfold_split(
+    labels: Sequence[int] | np.ndarray,
+    num_folds: int,
+    fold: int,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Fold ``fold`` of :func:`stratified_folds` as validation, the other folds as training, the fixed test split.
+
+    Example:
+        >>> s = kfold_split([0] * 12 + [1] * 12, num_folds=3, fold=1, test_fraction=0.25)
+        >>> [len(s[k]) for k in ("train", "val", "test")]
+        [12, 6, 6]
+    """
+    check_folds(num_folds, fold)
+    test, folds = stratified_folds(labels, num_folds, val_fraction, test_fraction, seed, class_names)
+    train = np.sort(np.concatenate([f for k, f in enumerate(folds) if k != fold]))
+    return {"train": train, "val": folds[fold], "test": test}
 
 
 def split_digest(split: Mapping[str, np.ndarray]) -> str:
@@ -124,6 +227,11 @@ def split_digest(split: Mapping[str, np.ndarray]) -> str:
         h.update(key.encode())
         h.update(np.asarray(split[key], dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
+
+
+def held_out_digest(split: Mapping[str, np.ndarray]) -> str:
+    """A short fingerprint of a split's test indices alone (the same for every fold of a k-fold split)."""
+    return split_digest({"train": np.empty(0), "val": np.empty(0), "test": split["test"]})
 
 
 def labels_digest(labels: Sequence[int] | np.ndarray) -> str:
@@ -169,16 +277,21 @@ class SplitState(DataSource):
     """A DataModule's split: computed once from its source's labels, kept in ``splits.json``, checked on resume.
 
     The split is :func:`stratified_split` of :meth:`labels` with ``split_seed`` and the fractions (no test
-    fraction when the source has its own test set). When a trainer is attached, ``splits.json`` in its log
-    folder is reused if it was made from the same labels and settings, and rank 0 writes it otherwise; a
-    checkpoint's split is found again by its digest.
+    fraction when the source has its own test set), or with ``num_folds`` set, :func:`kfold_split`: the same
+    test split, and fold ``fold`` of the rest as validation. When a trainer is attached, ``splits.json`` in its
+    log folder is reused if it was made from the same labels and settings, and rank 0 writes it otherwise (with
+    every fold's indices under ``"folds"`` in a k-fold run); a checkpoint's split is found again by its digest.
     """
 
     split_seed: int
     val_fraction: float
     test_fraction: float
+    num_folds: int | None
+    fold: int | None
     split_file: Path | None
     _split: dict[str, np.ndarray] | None
+    test_set: Any
+    predict_set: Any
 
     def _split_meta(self) -> dict[str, Any]:
         return {
@@ -188,13 +301,57 @@ class SplitState(DataSource):
             "val_fraction": self.val_fraction,
             "test_fraction": 0.0 if self.has_test_source else self.test_fraction,
             "test_source": self.has_test_source,
+            "num_folds": self.num_folds,
+            "fold": self.fold,
         }
 
     def _compute_split(self) -> dict[str, np.ndarray]:
         test_fraction = 0.0 if self.has_test_source else self.test_fraction
+        if self.num_folds is not None:
+            return kfold_split(
+                self.labels(), self.num_folds, int(self.fold or 0), self.val_fraction, test_fraction,
+                self.split_seed, class_names=self.class_names,
+            )  # fmt: skip
         return stratified_split(
             self.labels(), self.val_fraction, test_fraction, self.split_seed, class_names=self.class_names
         )
+
+    def split_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the split: its settings, its digests and its file."""
+        return {
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "num_folds": self.num_folds,
+            "fold": self.fold,
+            "split_digest": split_digest(self.split) if self._split is not None else None,
+            "test_digest": held_out_digest(self.split) if self._split is not None else None,
+            "split_file": str(self.split_file) if self.split_file is not None else None,
+        }
+
+    @property
+    def class_weights(self) -> list[float]:
+        """Balanced class weights ``n / (k * n_c)`` from the training split's labels."""
+        y = self.labels()[self.split["train"]]
+        counts = np.bincount(y, minlength=self.num_classes).astype(np.float64)
+        counts[counts == 0] = np.inf
+        return (len(y) / (self.num_classes * counts)).tolist()
+
+    def predict_ids(self) -> list[str]:
+        """An identifier for each image of the predict set, in its order.
+
+        The image's file when the set reads files, else its position in the set when it is not the split's test
+        set, else its index in the pool (the indices in ``splits.json``). Call it after ``setup("predict")``.
+        """
+        dataset = self.predict_set if self.predict_set is not None else self.test_set
+        if dataset is None:
+            raise RuntimeError("predict_ids() needs the predict set: call setup('predict') first.")
+        paths = getattr(dataset, "paths", None)
+        if paths is not None:
+            return [str(p) for p in paths]
+        if dataset is not self.test_set or self.has_test_source:
+            return [str(i) for i in range(len(dataset))]
+        return [str(int(i)) for i in self.split["test"]]
 
     @property
     def split(self) -> dict[str, np.ndarray]:
@@ -205,7 +362,14 @@ class SplitState(DataSource):
 
     def save_split(self, path: str | Path) -> None:
         """Write the split indices and what they were computed from as JSON (atomically)."""
-        write_split(path, self.split, self._split_meta())
+        meta = self._split_meta()
+        if self.num_folds is not None:
+            test_fraction = 0.0 if self.has_test_source else self.test_fraction
+            folds = stratified_folds(self.labels(), self.num_folds, self.val_fraction, test_fraction, self.split_seed)[
+                1
+            ]
+            meta["folds"] = [f.tolist() for f in folds]
+        write_split(path, self.split, meta)
 
     def load_split(self, path: str | Path) -> dict[str, np.ndarray]:
         """Read a split written by :meth:`save_split`, checking that it fits this DataModule's settings."""

@@ -733,3 +733,97 @@ def test_kernel_or_flatten_head_that_does_not_fit_the_images(fast_trainer):
 def test_channel_count_that_is_no_int(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         SimpleCNN(**kwargs)
+
+
+# Row 70: num_folds below 2 or not an int, fold outside 0..num_folds-1 or missing, fold without num_folds.
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_folds": 1, "fold": 0}, ValueError, "Expected num_folds to be an int >= 2, but got 1."),
+        ({"num_folds": 5, "fold": 5}, ValueError, "Expected fold to be an int in 0..4 (num_folds=5), but got 5."),
+        ({"num_folds": 5}, TypeError, "Expected fold to be an int in 0..4 (num_folds=5), but got None."),
+        ({"fold": 2}, ValueError, "Expected fold to be None without num_folds, but got 2: pass num_folds too."),
+    ],
+)
+def test_bad_fold_settings(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        DigitsDataModule(**kwargs)
+
+
+# Row 71: resuming or testing a checkpoint of one fold with another fold setting.
+def test_a_checkpoint_of_another_fold_is_refused_on_resume_and_test(fast_trainer, tmp_path):
+    trainer = fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(num_folds=3, fold=0), fast_trainer)
+    trainer.save_checkpoint(tmp_path / "fold0.ckpt")
+    message = (
+        "The checkpoint was trained with fold=0 (fold 0 of 3), but this DigitsDataModule has fold=1 (fold 1 of 3):"
+        " its validation images would be the checkpoint's training data. Pass fold=0 (on the command line:"
+        " --data.fold 0)."
+    )
+    again = pl.Trainer(**{**fast_trainer, "max_epochs": 2, "limit_train_batches": 2, "limit_val_batches": 1})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        again.fit(
+            SimpleCNN(channels=(4,), hidden=()),
+            DigitsDataModule(num_folds=3, fold=1),
+            ckpt_path=tmp_path / "fold0.ckpt",
+        )
+    tester = pl.Trainer(**{**fast_trainer, "limit_test_batches": 1})
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "trained with num_folds=3 (fold 0 of 3), but this DigitsDataModule has num_folds=None (a single split)"
+        ),
+    ):
+        tester.test(
+            SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(), ckpt_path=tmp_path / "fold0.ckpt", verbose=False
+        )
+
+
+# Row 72: an ensemble member of another fold evaluating this fold's validation set.
+def test_an_ensemble_member_of_another_fold_is_refused_on_validation(fast_trainer, tmp_path):
+    from lightning_cnn import EnsembleEvaluation
+
+    trainer = fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(num_folds=3, fold=1), fast_trainer)
+    trainer.save_checkpoint(tmp_path / "fold1.ckpt")
+    ensemble = EnsembleEvaluation(checkpoints=[str(tmp_path / "fold1.ckpt")], stages=("val", "test"))
+    other = pl.Trainer(**{**fast_trainer, "callbacks": [ensemble], "limit_val_batches": 1, "limit_test_batches": 1})
+    message = (
+        "fold1.ckpt was trained on fold 1 of 3, but this DigitsDataModule validates on fold 0 of 3: this validation"
+        " set was (in part) its training data. Members of other folds may be ensembled on the test split only"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        other.validate(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(num_folds=3, fold=0), verbose=False)
+    result = other.test(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(num_folds=3, fold=0), verbose=False)
+    assert "test/member1_acc" in result[0]  # the test split is the same for every fold
+
+
+# Row 73: sampler settings that do not fit together, and sampler_weights of another length than the data.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sampler": "balanced", "device_resident": True, "augment_on": "device"}, "sampler='balanced' draws through"),
+        (
+            {"sampler": "weighted"},
+            "Expected sampler_weights to be one weight per sample with sampler='weighted', but got None.",
+        ),
+        (
+            {"sampler_weights": [1.0] * 1797},
+            "Expected sampler_weights to be one weight per sample with sampler='weighted', but got weights with"
+            " sampler='shuffle'.",
+        ),
+        ({"samples_per_epoch": 100}, "Expected samples_per_epoch to be None with sampler='shuffle'"),
+        (
+            {"sampler": "weighted", "sampler_weights": [1.0] * 10},
+            "Expected sampler_weights to hold one weight per sample (1797, in the source's order), but got 10 weights.",
+        ),
+        (
+            {"sampler": "weighted", "sampler_weights": [0.0] * 1797},
+            "Expected sampler_weights to be finite numbers >= 0, not all 0 on the training split, but got 1797"
+            " values in [0, 0]",
+        ),
+    ],
+)
+def test_sampler_settings_that_do_not_fit(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        dm = DigitsDataModule(**kwargs)
+        dm.setup("fit")
+        dm.train_dataloader()

@@ -99,7 +99,7 @@ def _expand_short_class_paths(value: Any) -> Any:
 
 
 def _load_yaml(text: str) -> Any:
-    """jsonargparse's YAML loader, then the short class names that Lightning uses too expanded to ours."""
+    """The YAML loader of jsonargparse, then the short class names that Lightning uses too expanded to ours."""
     return _expand_short_class_paths(get_loader("yaml")(text))
 
 

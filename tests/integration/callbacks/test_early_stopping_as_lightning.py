@@ -57,10 +57,20 @@ def test_patience(tmp_path, values, patience, last, on_train_epoch_end):
     ("options", "values", "last", "reason", "words"),
     [
         ({}, [9, 5, 3, 4, 5, 6, 9, 11], 5, EarlyStoppingReason.PATIENCE_EXHAUSTED, "did not improve"),
-        ({"stopping_threshold": 2.5}, [9, 8, 7, 6, 5, 6, 4, 3, 2, 1], 8, EarlyStoppingReason.STOPPING_THRESHOLD,
-         "Stopping threshold reached"),  # fmt: skip
-        ({"divergence_threshold": 15.5}, [9, 4, 2, 16, 32, 64], 3, EarlyStoppingReason.DIVERGENCE_THRESHOLD,
-         "Divergence threshold reached"),  # fmt: skip
+        (
+            {"stopping_threshold": 2.5},
+            [9, 8, 7, 6, 5, 6, 4, 3, 2, 1],
+            8,
+            EarlyStoppingReason.STOPPING_THRESHOLD,
+            "Stopping threshold reached",
+        ),
+        (
+            {"divergence_threshold": 15.5},
+            [9, 4, 2, 16, 32, 64],
+            3,
+            EarlyStoppingReason.DIVERGENCE_THRESHOLD,
+            "Divergence threshold reached",
+        ),
         ({}, [5, 4, 3, math.inf, 2, 1], 3, EarlyStoppingReason.NON_FINITE_METRIC, "is not finite"),
         ({}, [5, 4, 3, math.nan, 2, 1], 3, EarlyStoppingReason.NON_FINITE_METRIC, "is not finite"),
     ],
@@ -90,7 +100,8 @@ def test_with_two_callbacks_the_first_to_stop_stops_the_run(tmp_path, order):
     fast, slow = EarlyStopping(monitor="val/loss", patience=1), EarlyStopping(monitor="val/other", patience=5)
     model = Scripted([5, 4, 6, 7, 8, 9, 10, 11])
     model.on_validation_epoch_end = lambda: (  # type: ignore[method-assign]
-        model.log("val/loss", model.value(model.current_epoch)), model.log("val/other", 0.0)
+        model.log("val/loss", model.value(model.current_epoch)),
+        model.log("val/other", 0.0),
     )
     trainer = fit(tmp_path, model, [fast, slow] if order == "fast_first" else [slow, fast], max_epochs=8)
     assert trainer.current_epoch - 1 == 2 == fast.stopped_epoch
@@ -122,8 +133,14 @@ def test_the_checkpointed_state_equals_the_state_of_its_epoch_and_a_resumed_run_
     assert ckpt["epoch"] == 3 and state == first.states[3] and state["best_epoch"] == 3
     # A new trainer with its own default ModelCheckpoint elsewhere: the state still names the file it read.
     resumed = Recording(expected=first.states[3], patience=10)
-    fit(tmp_path / "other", Scripted(values), [resumed], max_epochs=6, enable_checkpointing=True,
-        ckpt_path=best.best_model_path)  # fmt: skip
+    fit(
+        tmp_path / "other",
+        Scripted(values),
+        [resumed],
+        max_epochs=6,
+        enable_checkpointing=True,
+        ckpt_path=best.best_model_path,
+    )
     assert resumed.matched is True
     assert resumed.best_weights is not None and resumed.best_epoch == 3
 
@@ -131,9 +148,8 @@ def test_the_checkpointed_state_equals_the_state_of_its_epoch_and_a_resumed_run_
 def test_class_path_early_stopping_in_a_config_file_means_ours(in_tmp):
     from lightning_cnn.cli import CNNCli
 
-    (in_tmp / "stop.yaml").write_text(
-        "trainer:\n  max_epochs: 2\n  callbacks:\n    - class_path: EarlyStopping\n      init_args:\n        patience: 4\n"
-    )
+    config = "trainer:\n  max_epochs: 2\n  callbacks:\n    - class_path: EarlyStopping\n      init_args:\n"
+    (in_tmp / "stop.yaml").write_text(config + "        patience: 4\n")
     quick = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
     quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
     cli = CNNCli(args=["fit", "-c", "stop.yaml", *quick, *quiet])

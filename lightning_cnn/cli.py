@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
-from jsonargparse import lazy_instance
+import yaml
+from jsonargparse import get_loader, lazy_instance, set_loader
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -106,6 +107,27 @@ class _Parser(LightningArgumentParser):
         (file or sys.stdout).write(f"usage: {self.prog.replace(' [options]', '')} [options]\n")
 
 
+def _expand_short_class_paths(value: Any) -> Any:
+    """Make ``class_path: EarlyStopping`` in a config file (or a YAML value) mean ours, as on the command line."""
+    if isinstance(value, dict):
+        value = {k: _expand_short_class_paths(v) for k, v in value.items()}
+        if value.get("class_path") in _CALLBACK_ALIASES:
+            value["class_path"] = _CALLBACK_ALIASES[value["class_path"]]
+    elif isinstance(value, list):
+        value = [_expand_short_class_paths(v) for v in value]
+    return value
+
+
+def _load_yaml(text: str) -> Any:
+    """The YAML loader of jsonargparse, then the short class names that Lightning uses too expanded to ours."""
+    return _expand_short_class_paths(get_loader("yaml")(text))
+
+
+#: The parser mode of the command line: YAML, with the short-name expansion (jsonargparse's public ``set_loader``).
+_PARSER_MODE = "lightning_cnn_yaml"
+set_loader(_PARSER_MODE, _load_yaml, (yaml.YAMLError,))
+
+
 class CNNCli(LightningCLI):
     """LightningCLI with short class names, data-to-model links and a best-checkpoint callback.
 
@@ -130,7 +152,7 @@ class CNNCli(LightningCLI):
         epilog = _catalogue()
         kwargs.setdefault(
             "parser_kwargs",
-            {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter}
+            {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter, "parser_mode": _PARSER_MODE}
             | {cmd: {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter} for cmd in self.subcommands()},
         )
         super().__init__(*args, **kwargs)

@@ -1,6 +1,6 @@
 """Callbacks that work in any Lightning Trainer with any classifier LightningModule."""
 
-from lightning_cnn.callbacks.early_stopping import EarlyStopping
+from lightning_cnn.callbacks.early_stopping import EarlyStopping, EarlyStoppingArgumentError
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
 from lightning_cnn.callbacks.guard import FiniteLossGuard, NonFiniteLossError
 from lightning_cnn.callbacks.plots import TrainingPlots
@@ -14,6 +14,7 @@ from lightning_cnn.callbacks.tta import TestTimeAugmentation
 __all__ = [
     "AugmentationPreview",
     "EarlyStopping",
+    "EarlyStoppingArgumentError",
     "EnsembleEvaluation",
     "FiniteLossGuard",
     "NonFiniteLossError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import weakref
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import early_stopping as _lightning_early_stopping
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
@@ -17,9 +19,23 @@ from lightning_cnn._utils.io import load_checkpoint_file, save_checkpoint_file
 from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.callbacks.best_weights import MODE_NAMES, Mode, log_best, rank_zero_value, validated_weights
 
-__all__ = ["EarlyStopping"]
+__all__ = ["EarlyStopping", "EarlyStoppingArgumentError"]
 
 _Reason = _lightning_early_stopping.EarlyStoppingReason
+
+
+class EarlyStoppingArgumentError(ValueError, MisconfigurationException):
+    """A bad argument of :class:`EarlyStopping`: a ``ValueError``, and Lightning's ``MisconfigurationException``.
+
+    Code written for Lightning's ``EarlyStopping`` catches ``MisconfigurationException``; ours catches either.
+
+    Example:
+        >>> try:
+        ...     EarlyStopping(patience=-1)
+        ... except MisconfigurationException as err:
+        ...     print(err)
+        Expected patience to be >= 0, but got -1.
+    """
 
 
 class EarlyStopping(_lightning_early_stopping.EarlyStopping):
@@ -44,8 +60,11 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
     checkpoint saved after a new best writes them once (rank 0, atomically) to
     ``early_stopping_best-<monitor>-<mode>.pt`` in the folder of the trainer's ``ModelCheckpoint`` (else the
     trainer's log folder), and the checkpoint's state holds that file's path and the best epoch and step; a
-    resumed run reads the weights back from it (with several nodes, on a shared file system). A checkpoint
-    saved by a callback outside a Trainer carries the weights in its state, as before.
+    resumed run reads the weights back from it (with several nodes, on a shared file system) and names that
+    same file until a better epoch comes. A state taken outside a Trainer carries the weights as the bytes of
+    a ``torch.save`` (``best_weights_bytes``), read back with ``weights_only=True``. Either way the state holds
+    only numbers, strings, bytes and a one-element ``best_score``, so two states compare with ``==`` as
+    Lightning's do.
 
     Lightning hooks overridden besides the public ones: ``_should_skip_check`` (``start_from_epoch``) and
     ``_evaluate_stopping_criteria`` (rank 0's value, the best epoch and its weights).
@@ -71,7 +90,8 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         stopped_epoch: epoch at which training was stopped, ``0`` if it was not.
 
     Raises:
-        ValueError: for a bad ``mode``, a negative ``patience`` or ``start_from_epoch``.
+        EarlyStoppingArgumentError: (a ``ValueError`` and a ``MisconfigurationException``) for a bad ``mode``, a
+            negative ``patience``, ``start_from_epoch`` or ``min_delta``.
         RuntimeError: during ``fit``, when ``monitor`` was not logged and ``strict``.
 
     Example:
@@ -96,9 +116,13 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         restore_best_weights: bool = True,
         start_from_epoch: int = 0,
     ) -> None:
-        check_choice("mode", mode, MODE_NAMES)
-        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch), ("min_delta", min_delta)):
-            check_positive(name, value, allow_zero=True)
+        try:
+            check_choice("mode", mode, MODE_NAMES)
+            for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
+                check_positive(name, value, allow_zero=True)
+            check_positive("min_delta", min_delta, allow_zero=True)
+        except ValueError as err:
+            raise EarlyStoppingArgumentError(str(err)) from None
         # Lightning's own arguments, passed on unchanged
         options: dict[str, Any] = {"min_delta": min_delta, "patience": patience, "verbose": verbose, "mode": mode}
         options |= {"strict": strict, "check_finite": check_finite, "stopping_threshold": stopping_threshold}
@@ -169,18 +193,23 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
         trainer = self._trainer() if self._trainer is not None else None
         if self._best_weights is None:
             return {}
-        if trainer is None:  # no run folder to write to: the weights travel in the state
-            return {"best_weights": self._best_weights}
-        path = str(self._weights_file(trainer))
-        if self._written != (path, self.best_epoch, self._best_step):
+        if trainer is None:  # no run folder to write to: the weights travel in the state, as bytes (== compares)
+            buffer = io.BytesIO()
+            torch.save(self._best_weights, buffer)
+            return {"best_weights_bytes": buffer.getvalue()}
+        if self._written is None or self._written[1:] != (self.best_epoch, self._best_step):
+            path = str(self._weights_file(trainer))
             if trainer.is_global_zero:  # the ranks hold the same weights (rank 0 decided)
                 file = {"epoch": self.best_epoch, "step": self._best_step, "state_dict": self._best_weights}
                 save_checkpoint_file(file, path)
             self._written = (path, self.best_epoch, self._best_step)
-        return {"best_weights_path": path, "best_step": self._best_step}
+        # the file that holds this best: the one written, or the one a resumed run read it from
+        return {"best_weights_path": self._written[0], "best_step": self._best_step}
 
     def _load_best_weights(self, state_dict: dict[str, Any]) -> dict[str, torch.Tensor] | None:
-        if "best_weights" in state_dict:  # saved outside a Trainer (or by an earlier version)
+        if "best_weights_bytes" in state_dict:  # saved outside a Trainer
+            return torch.load(io.BytesIO(state_dict["best_weights_bytes"]), weights_only=True)
+        if "best_weights" in state_dict:  # saved outside a Trainer by an earlier version
             return state_dict["best_weights"]
         path = state_dict.get("best_weights_path")
         if not path or not self.restore_best_weights:

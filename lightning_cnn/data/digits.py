@@ -1,7 +1,14 @@
-"""scikit-learn's bundled handwritten digits as a DataModule (no download)."""
+"""The handwritten digits scikit-learn bundles, shipped with this package, as a DataModule (no download).
+
+``digits.npz`` beside this module holds scikit-learn's copy of the test set of the UCI "Optical Recognition of
+Handwritten Digits" data (E. Alpaydin, C. Kaynak, 1998), licensed by the UCI
+Machine Learning Repository under CC BY 4.0: 1,797 images of 8x8 integer pixels 0-16 (``uint8``) and their labels.
+``digits.md`` beside it says the same. Reading it needs neither scikit-learn nor SciPy.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -12,11 +19,25 @@ from torch.utils.data import Dataset, TensorDataset
 from lightning_cnn._utils.validation import check_optional_size
 from lightning_cnn.data.base import ClassifierDataModule
 
-__all__ = ["DigitsDataModule"]
+__all__ = ["DigitsDataModule", "load_digit_arrays"]
+
+
+def load_digit_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled digits: images ``[1797, 8, 8]`` with pixels 0-16 and labels ``[1797]``, both ``int64``.
+
+    The same values as ``sklearn.datasets.load_digits()``'s ``images`` and ``target``, without scikit-learn.
+
+    Example:
+        >>> images, labels = load_digit_arrays()
+        >>> images.shape, int(images.max()), labels[:5].tolist()
+        ((1797, 8, 8), 16, [0, 1, 2, 3, 4])
+    """
+    with resources.files(__package__).joinpath("digits.npz").open("rb") as file, np.load(file) as arrays:
+        return arrays["images"].astype(np.int64), arrays["target"].astype(np.int64)
 
 
 class DigitsDataModule(ClassifierDataModule):
-    """scikit-learn's bundled handwritten digits: 1,797 grayscale 8×8 images of 10 classes, no download.
+    """The handwritten digits of scikit-learn, shipped with this package: 1,797 grayscale 8×8 images of 10 classes.
 
     Pixel values 0-16 are scaled to [0, 1]. ``image_size`` resizes (bilinear) and ``rgb`` repeats the
     channel three times, e.g. to feed an ImageNet backbone.
@@ -47,16 +68,14 @@ class DigitsDataModule(ClassifierDataModule):
 
     def _load(self) -> tuple[torch.Tensor, np.ndarray]:
         if self._images is None or self._labels is None:
-            from sklearn.datasets import load_digits
-
-            digits = load_digits()
-            x = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
+            images, labels = load_digit_arrays()
+            x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
             if self._image_size is not None and self._image_size != 8:
                 x = F.interpolate(x, size=(self._image_size,) * 2, mode="bilinear", align_corners=False)
             if self.rgb:
                 x = x.repeat(1, 3, 1, 1)
             self._images = x.contiguous()
-            self._labels = digits.target.astype(np.int64)
+            self._labels = labels
         return self._images, self._labels
 
     def labels(self) -> np.ndarray:

@@ -336,6 +336,14 @@ class ClassifierModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._resumed_metric_states = checkpoint.get("train_metric_states")
 
+    def on_fit_start(self) -> None:
+        # validate/test run under inference_mode, where torchmetrics' reset makes inference tensors that validation
+        # inside fit (under no_grad) may not update in place: validate-then-fit would crash. Reset them out here.
+        for metric in (m for m in self.modules() if isinstance(m, Metric)):
+            states = [t for v in metric.metric_state.values() for t in (v if isinstance(v, list) else [v])]
+            if any(torch.is_tensor(t) and t.is_inference() for t in states):
+                metric.reset()
+
     def on_train_start(self) -> None:
         trainer = self.trainer
         # A scheduler sized by trainer.estimated_stepping_batches makes Lightning build the training loader before

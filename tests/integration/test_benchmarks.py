@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 PRINTS = {
     "augment": r"16x16\s+\d+\s+\d+\s+[\d.]+x",
     "channels_last": r"inference\s+both\s+\d+\s+[\d.]+",
+    "checkpoint_size": r"with/without ratio [\d.]+",
     "optimizers": r"\| adam \| [\d.e-]+ \| [\d.]+ \| [\d.]+ \|",
     "startup": r"median CPU: .* ratio [\d.]+x",
     "throughput": r"\| lightning \| \d+ \| [\d.]+ \|",
@@ -26,6 +27,7 @@ PRINTS = {
 RUNS = {
     "augment": ["--quick", "--repeats", "1", "--sizes", "16"],
     "channels_last": ["--batch", "8", "--steps", "1", "--repeats", "1"],
+    "checkpoint_size": ["--backbone", "test_resnet"],
     "optimizers": ["--epochs", "1", "--only", "sgd", "adam"],
     "startup": ["--repeats", "1"],
     "throughput": ["--models", "simple_cnn", "--batch", "16", "--steps", "2", "--repeats", "1", "--devices", "cpu"],

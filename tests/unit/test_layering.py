@@ -88,3 +88,12 @@ def test_the_command_line_help_loads_no_timm():
     code = "import sys, lightning_cnn.cli; print('timm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_the_protocol_table_lists_every_protocol():
+    from lightning_cnn._utils import protocols
+
+    text = DOC.read_text()
+    table = text[text.index("## Protocols") : text.index("## Where each concept lives")]
+    listed = set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M))
+    assert listed == set(protocols.__all__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import os
+from pathlib import Path
 from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
@@ -125,7 +125,7 @@ class CSVRunLogger(CSVLogger):
 
     def __init__(
         self,
-        save_dir: str | os.PathLike[str],
+        save_dir: str | Path,
         name: str | None = "lightning_logs",
         version: int | str | None = None,
         prefix: str = "",

@@ -84,7 +84,7 @@ def check_run_folder(subcommand: str, config: Any) -> None:
     folder = _logger_folder(logger)
     if folder is None or not folder.is_dir() or not any(folder.iterdir()):
         return
-    args = logger.init_args
+    args = getattr(logger, "init_args", {})
     if subcommand == "fit" and config.get("ckpt_path"):
         cls = _import(str(getattr(logger, "class_path", "")))
         if "resume" in args or (cls is not None and "resume" in class_options(cls)):

@@ -254,8 +254,7 @@ class SnapshotBest(Callback):
             self._best_weights = load_weights(self.best_model_path)
 
     def _earlier_files(self, stem: str) -> list[str]:
-        """The checkpoints ``stem`` (a file name whose ``{...}`` fields match anything) names that this run did not
-        write or resume from."""
+        """The files ``stem`` names (its ``{...}`` fields match anything) that this run did not resume from."""
         folder = Path(str(self.checkpoint.dirpath))
         own = str(Path(self.best_model_path).resolve()) if self.best_model_path else ""
         pattern = re.sub(r"\{[^}]*\}", "*", stem)

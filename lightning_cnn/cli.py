@@ -187,6 +187,11 @@ class CNNCli(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand in EVALUATING_SUBCOMMANDS:
             self._last_ckpt = evaluated_checkpoint(subcommand, self.config[subcommand])
+        elif subcommand == "fit":  # resume the newest run, with the model options it was trained with
+            self._last_ckpt = self._resume_last_run(self.config[subcommand])
+            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
+                check_checkpoint_complete(self._last_ckpt)
+                self.config[subcommand]["ckpt_path"] = str(self._last_ckpt)
         try:
             super()._parse_ckpt_path()
         except Exception as err:
@@ -256,10 +261,6 @@ class CNNCli(LightningCLI):
             return
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
-        if self.subcommand == "fit":
-            self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
-            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
-                check_checkpoint_complete(self._last_ckpt)
         check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
 
     @staticmethod

@@ -747,7 +747,8 @@ def test_resuming_keeps_the_metrics_history(in_tmp):
     assert {row["epoch"] for row in before} == {"0", "1"}
     with open(metrics, "a") as file:  # a row the interrupted run logged after its last checkpoint
         file.write("2,99" + "," * (len(before[0]) - 2) + "\n")
-    cli = CNNCli(args=["fit", "--ckpt_path", "last", "--trainer.max_epochs", "4", "--test_after_fit", "true", *small])
+    resume = ["fit", "--ckpt_path", "last", "--trainer.max_epochs", "4", "--test_after_fit", "true", *small[4:]]
+    cli = CNNCli(args=resume)  # the model options come from the checkpoint
     assert cli.trainer.current_epoch == 4 and not (in_tmp / "runs" / "lightning_cnn" / "version_1").exists()
     after = read_csv_rows(metrics)
     assert [{k: row[k] for k in before[0]} for row in after[: len(before)]] == before  # in order, unchanged

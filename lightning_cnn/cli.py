@@ -16,12 +16,12 @@ from jsonargparse import get_loader, lazy_instance, set_loader
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.command_line import (
     EVALUATING_SUBCOMMANDS,
+    check_run_folder,
     constructor_error,
     evaluated_checkpoint,
     explain_parser_error,
@@ -44,6 +44,7 @@ from lightning_cnn.data import (
     ImageFolderDataModule,
     TorchvisionDataModule,
 )
+from lightning_cnn.loggers import CSVRunLogger
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 
 __all__ = ["DEFAULT_RUN", "CNNCli", "main"]
@@ -53,7 +54,7 @@ def _trainer_defaults() -> dict[str, Any]:
     return {
         "max_epochs": 20,
         "log_every_n_steps": 10,
-        "logger": lazy_instance(CSVLogger, save_dir="runs", name="lightning_cnn"),
+        "logger": lazy_instance(CSVRunLogger, save_dir="runs", name="lightning_cnn"),
     }
 
 
@@ -208,6 +209,11 @@ class CNNCli(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand in EVALUATING_SUBCOMMANDS:
             self._last_ckpt = evaluated_checkpoint(subcommand, self.config[subcommand])
+        elif subcommand == "fit":  # resume the newest run, with the model options it was trained with
+            self._last_ckpt = self._resume_last_run(self.config[subcommand])
+            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
+                check_checkpoint_complete(self._last_ckpt)
+                self.config[subcommand]["ckpt_path"] = str(self._last_ckpt)
         try:
             super()._parse_ckpt_path()
         except Exception as err:
@@ -277,10 +283,7 @@ class CNNCli(LightningCLI):
             return
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
-        if self.subcommand == "fit":
-            self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
-            if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
-                check_checkpoint_complete(self._last_ckpt)
+        check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
 
     @staticmethod
     def _check_accelerator(config: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "EVALUATING_SUBCOMMANDS",
+    "check_run_folder",
     "class_options",
     "constructor_error",
     "evaluated_checkpoint",
@@ -52,6 +53,51 @@ def newest_last_checkpoint(config: Any) -> Path:
     if not found:
         raise FileNotFoundError(f"--ckpt_path last: no last.ckpt {where} to load.")
     return found[-1]
+
+
+def _logger_folder(logger: Any) -> Path | None:
+    """The run folder of a logger given a ``version`` (``save_dir/name/version_N``), else ``None``."""
+    args = getattr(logger, "init_args", None)
+    if args is None or args.get("version") is None or "save_dir" not in args:
+        return None  # no logger, or the next free version: a folder of its own
+    version = args.get("version")
+    if isinstance(version, str) and version.isdigit():  # the parser makes "0" the int 0 when it builds the logger
+        version = int(version)
+    folder = version if isinstance(version, str) else f"version_{version}"
+    name = args.get("name")
+    return Path(args.get("save_dir") or ".") / (name or "") / folder
+
+
+def check_run_folder(subcommand: str, config: Any) -> None:
+    """Refuse a run given an earlier run's logger folder, unless ``fit`` resumes it (then its logger appends).
+
+    A logger given a ``version`` (``--trainer.logger.init_args.version 0``) whose folder already holds files would
+    have its checkpoints, ``config.yaml``, ``hparams.yaml`` and ``metrics.csv`` overwritten by the new run, or mixed
+    with them. ``fit`` with ``--ckpt_path`` continues that run: a logger with a ``resume`` option (the default one)
+    gets ``resume=True`` and keeps the rows of its ``metrics.csv``.
+
+    Raises:
+        FileExistsError: before anything is written, naming the folder and what to do instead.
+    """
+    trainer = config.get("trainer") or {}
+    logger = trainer.get("logger")
+    folder = _logger_folder(logger)
+    if folder is None or not folder.is_dir() or not any(folder.iterdir()):
+        return
+    args = getattr(logger, "init_args", {})
+    if subcommand == "fit" and config.get("ckpt_path"):
+        cls = _import(str(getattr(logger, "class_path", "")))
+        if "resume" in args or (cls is not None and "resume" in class_options(cls)):
+            args["resume"] = True
+        return
+    found = ", ".join(sorted(p.name for p in folder.iterdir()))
+    version = args.get("version")
+    resume = " or fit --ckpt_path last to resume that run" if subcommand == "fit" else ""
+    raise FileExistsError(
+        f"--trainer.logger.init_args.version {version}: the run folder {folder} holds an earlier run's files"
+        f" ({found}), which this {subcommand} would overwrite. Give another version (or none: the next free one),"
+        f"{resume}."
+    )
 
 
 def evaluated_checkpoint(subcommand: str, config: Any) -> Path | None:

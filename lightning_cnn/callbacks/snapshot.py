@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,10 @@ class SnapshotBest(Callback):
     Args:
         monitor: logged metric to watch, e.g. ``"val/loss"``.
         mode: ``"min"`` or ``"max"``: whether a lower or a higher value is better.
-        dirpath: folder of ``best.ckpt``; ``None``: ``snapshots/`` under the trainer's log folder.
+        dirpath: folder of ``best.ckpt``; ``None``: ``snapshots/`` under the trainer's log folder. A folder that
+            already holds another run's ``best.ckpt`` (two fits with ``logger=False`` in one ``default_root_dir``)
+            keeps it: this run writes ``best-v1.ckpt`` (the next free number) and warns; a resumed run writes on
+            the file its checkpoint names.
         filename: file name without ``.ckpt``.
         storage: ``"cpu"`` keeps a copy of the weights in host memory; ``"disk"`` keeps them only in the file
             (for large models; with several nodes ``dirpath`` must be on a shared file system).
@@ -249,8 +253,36 @@ class SnapshotBest(Callback):
         if self.storage == "cpu" and self.best_model_path and Path(self.best_model_path).is_file():
             self._best_weights = load_weights(self.best_model_path)
 
+    def _earlier_files(self, stem: str) -> list[str]:
+        """The files ``stem`` names (its ``{...}`` fields match anything) that this run did not resume from."""
+        folder = Path(str(self.checkpoint.dirpath))
+        own = str(Path(self.best_model_path).resolve()) if self.best_model_path else ""
+        pattern = re.sub(r"\{[^}]*\}", "*", stem)
+        return sorted(str(p) for p in folder.glob(f"{pattern}.ckpt") if str(p.resolve()) != own)
+
+    def _keep_earlier_files(self, trainer: pl.Trainer) -> None:
+        """Write under a new name (``best-v1``) when the folder holds another run's ``best.ckpt`` (warning which)."""
+        self.checkpoint.filename = self.filename
+        suffix = 0
+        if trainer.is_global_zero and self._earlier_files(self.filename):
+            suffix = 1
+            while self._earlier_files(f"{self.filename}-v{suffix}"):
+                suffix += 1
+        suffix = trainer.strategy.broadcast(suffix, src=0)
+        if not suffix:
+            return
+        earlier = self._earlier_files(self.filename)
+        self.checkpoint.filename = f"{self.filename}-v{suffix}"
+        rank_zero_warn(
+            f"SnapshotBest: {self.checkpoint.dirpath} already holds another run's best checkpoint"
+            f" ({', '.join(earlier) or self.filename}), which this run leaves as it is: it writes its own as"
+            f" {self.checkpoint.filename}.ckpt (best_model_path says where). Give dirpath= a folder of its own"
+            " to keep the name."
+        )
+
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._keep_earlier_files(trainer)
         if not self._verify_best_file:
             return
         self._verify_best_file = False

@@ -253,7 +253,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
     def _train_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the training split, streamed in float64."""
         dataset = self.make_dataset(self.split["train"], train=False)
-        return dataset_statistics(dataset, self.num_workers, type(self).__name__)
+        return dataset_statistics(dataset, self.num_workers, type(self).__name__, self.split["train"])
 
     def preview_images(self, count: int = 4) -> torch.Tensor:
         """The first ``count`` training images ``[count, C, H, W]``, before augmentation and normalization."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -100,6 +101,7 @@ def fit_to_channels(values: Sequence[Any], name: str, channels: int, owner: str)
         name: ``"mean"`` or ``"std"``, for the message.
         channels: image channels.
         owner: the DataModule's class name, for the message.
+        indices: the sample index (in the source) of each image of ``dataset``, for the message.
 
     Raises:
         ValueError: for a length that fits neither one value nor the image channels.
@@ -118,21 +120,41 @@ def fit_to_channels(values: Sequence[Any], name: str, channels: int, owner: str)
     )
 
 
-def dataset_statistics(dataset: Dataset, num_workers: int, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
+def dataset_statistics(
+    dataset: Dataset, num_workers: int, owner: str, indices: Sequence[int] | np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std of the images of ``dataset`` (``(image, label)`` samples), streamed in float64.
 
     Args:
         dataset: the training split, without augmentation.
         num_workers: loader worker processes.
         owner: the DataModule's class name, for the message.
+        indices: the sample index (in the source) of each image of ``dataset``, for the message.
 
     Raises:
-        ValueError: when the dataset holds no images.
+        ValueError: when the dataset holds no images, or a NaN or infinite pixel (the statistics, and then every
+            normalized batch and the training loss, would be NaN), naming the first such image.
     """
-    total = 0
+    total = seen = 0
     s = sq = None
     for x, _ in DataLoader(dataset, batch_size=256, num_workers=num_workers, collate_fn=collate_images):
         x = x.double()
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0, 0])
+            bad = x[first][~torch.isfinite(x[first])][0].item()
+            where = (
+                f" (sample {int(indices[seen + first])} of the source, as in splits.json)"
+                if indices is not None
+                else ""
+            )
+            raise ValueError(
+                f"Expected the training images of {owner} to hold finite pixel values, but got {bad} in image"
+                f" {seen + first} of its training split{where} ({int((~finite).sum())} of the {x.shape[0]} images from"
+                f" {seen} on hold NaN or infinite values): its normalization statistics would be NaN and training"
+                " would turn to NaN. Fix or drop those images where the source reads them."
+            )
+        seen += x.shape[0]
         dims = (0, 2, 3)
         s = x.sum(dims) if s is None else s + x.sum(dims)
         sq = (x * x).sum(dims) if sq is None else sq + (x * x).sum(dims)

@@ -827,3 +827,104 @@ def test_sampler_settings_that_do_not_fit(kwargs, message):
         dm = DigitsDataModule(**kwargs)
         dm.setup("fit")
         dm.train_dataloader()
+
+
+# Row 63: a resumed run (fit --ckpt_path last) keeps the metrics.csv history of the run it continues.
+def test_resuming_keeps_the_metrics_history(in_tmp):
+    from tests.helpers.files import read_csv_rows
+
+    small = ["--model.channels", "[4]", "--model.hidden", "[]", "--trainer.log_every_n_steps", "1", *QUIET]
+    limits = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    CNNCli(args=["fit", "--trainer.max_epochs", "2", *limits, *small])
+    metrics = in_tmp / "runs" / "lightning_cnn" / "version_0" / "metrics.csv"
+    before = read_csv_rows(metrics)
+    assert {row["epoch"] for row in before} == {"0", "1"}
+    with open(metrics, "a") as file:  # a row the interrupted run logged after its last checkpoint
+        file.write("2,99" + "," * (len(before[0]) - 2) + "\n")
+    resume = ["fit", "--ckpt_path", "last", "--trainer.max_epochs", "4", "--test_after_fit", "true", *small[4:]]
+    cli = CNNCli(args=resume)  # the model options come from the checkpoint
+    assert cli.trainer.current_epoch == 4 and not (in_tmp / "runs" / "lightning_cnn" / "version_1").exists()
+    after = read_csv_rows(metrics)
+    assert [{k: row[k] for k in before[0]} for row in after[: len(before)]] == before  # in order, unchanged
+    new = after[len(before) :]
+    assert {row["epoch"] for row in new if row.get("val/loss")} == {"2", "3"}  # the new epochs follow
+    assert all(float(row["step"]) < 99 for row in new if row["step"])  # the stale row is gone
+    assert int(new[0]["step"]) > max(int(row["step"]) for row in before)
+    assert any(row.get("test/acc") for row in new) and "test/acc" not in before[0]  # the columns may grow
+
+
+# Row 64: two runs given the same logger version: the second is refused before it writes anything.
+def test_a_run_never_overwrites_another_runs_folder(in_tmp, tmp_path_factory):
+    from lightning_cnn.loggers import CSVRunLogger, RunFolderInUseError
+
+    version = ["--trainer.logger.init_args.version", "0"]
+    CNNCli(args=["fit", *version, "--model.channels", "[4]", "--model.hidden", "[]", *QUICK, *QUIET])
+    run = in_tmp / "runs" / "lightning_cnn" / "version_0"
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert {"config.yaml", "hparams.yaml", "metrics.csv", "last.ckpt", "best.ckpt"} <= {p.name for p in files}
+    message = (
+        f"--trainer.logger.init_args.version 0: the run folder {Path('runs/lightning_cnn/version_0')} holds an"
+        " earlier run's files (checkpoints, config.yaml, "
+    )
+    for subcommand, extra in (("fit", QUICK), ("test", ["--ckpt_path", "last"])):
+        with pytest.raises(FileExistsError, match=re.escape(message)) as err:
+            CNNCli(args=[subcommand, *version, *extra, *QUIET])
+        assert "Give another version (or none: the next free one)" in str(err.value)
+    assert "or fit --ckpt_path last to resume that run" in str(err.value) or subcommand == "test"
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files  # nothing was written
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
+    # In Python the default logger refuses the folder when it first writes, before its first file.
+    folder = tmp_path_factory.mktemp("python")
+    for attempt in range(2):
+        logger = CSVRunLogger(folder, name="runs", version=0)
+        trainer = pl.Trainer(
+            max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=logger, enable_checkpointing=False
+        )
+        if attempt == 0:
+            trainer.fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule())
+            first = (folder / "runs" / "version_0" / "metrics.csv").read_bytes()
+            continue
+        with pytest.raises(RunFolderInUseError, match=re.escape("holds the files of an earlier run (hparams.yaml")):
+            trainer.fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule())
+        assert (folder / "runs" / "version_0" / "metrics.csv").read_bytes() == first
+
+
+# Row 65: two fits with SnapshotBest and logger=False in one folder: the second keeps the first's best.ckpt.
+def test_snapshot_best_never_overwrites_another_runs_best_checkpoint(fast_trainer, tmp_path):
+    from lightning_cnn import SnapshotBest
+
+    def run() -> Path:
+        snap = SnapshotBest()
+        fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(), fast_trainer, callbacks=[snap], logger=False)
+        return Path(snap.best_model_path)
+
+    first = run()
+    assert first == tmp_path / "snapshots" / "best.ckpt"
+    written = first.read_bytes()
+    message = f"SnapshotBest: {tmp_path / 'snapshots'} already holds another run's best checkpoint ({first})"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        second = run()
+    assert second == tmp_path / "snapshots" / "best-v1.ckpt" and second.is_file()
+    assert first.read_bytes() == written  # the first run's file is as it wrote it
+    assert run() == tmp_path / "snapshots" / "best-v2.ckpt"
+
+
+# Row 66: NaN or infinite pixels from a DataModule that does not check them: refused at setup, naming the image.
+def test_non_finite_training_images_are_refused_at_setup():
+    class BrokenDigits(DigitsDataModule):
+        def _load(self):
+            x, y = super()._load()
+            x = x.clone()
+            x[100, 0, 2, 2] = float("nan")
+            x[101, 0, 1, 1] = float("inf")
+            self._images = x
+            return x, y
+
+    dm = BrokenDigits()
+    with pytest.raises(ValueError, match="Expected the training images of BrokenDigits to hold finite pixel") as err:
+        dm.setup("fit")
+    first = min(int(np.flatnonzero(dm.split["train"] == sample)[0]) for sample in (100, 101))
+    sample = int(dm.split["train"][first])
+    value = "nan" if sample == 100 else "inf"
+    assert f"but got {value} in image {first} of its training split (sample {sample} of the source" in str(err.value)
+    assert "its normalization statistics would be NaN" in str(err.value)

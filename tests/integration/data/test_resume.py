@@ -103,6 +103,10 @@ def test_sigkilled_run_resumed_from_last_ends_with_the_same_weights_and_metrics(
     assert len(after) >= 8 and any(k[1].startswith("val/") for k in after)
     for k, v in after.items():
         assert mb[k] == pytest.approx(v, abs=1e-6), k
+    # The rows logged before the resume are kept (catalogue row 63): the killed run's history is the full run's.
+    assert mb.keys() == ma.keys() and any(k[0] <= RESUME_STEP for k in mb)
+    for k, v in ma.items():
+        assert mb[k] == pytest.approx(v, abs=1e-6), k
     assert "train_metric_states" in ckpt and "train_metric_states" not in a  # only a mid-epoch save carries them
 
 

@@ -37,8 +37,9 @@ from lightning_cnn.data import (
     TorchvisionDataModule,
 )
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
+from lightning_cnn.models.contract import InputContract, check_contract
 
-__all__ = ["DEFAULT_RUN", "CNNCli", "main"]
+__all__ = ["DEFAULT_RUN", "CNNCli", "export_main", "main"]
 
 
 def _trainer_defaults() -> dict[str, Any]:
@@ -62,6 +63,7 @@ def _catalogue() -> str:
         lines.append(f"  {cls.__name__}: {', '.join(own)}; shared: {', '.join(shared)}")
     lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
     lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in _DATA]
+    lines.append("Export a checkpoint (ONNX, TorchScript, torch.export): lightning-cnn export --help")
     return "\n".join(lines)
 
 
@@ -202,6 +204,8 @@ class CNNCli(LightningCLI):
             return
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
+        if self.subcommand == "predict":
+            self._data_from_checkpoint(self.config[self.subcommand])
         if self.subcommand == "fit":
             self._last_ckpt = self._resume_last_run(self.config[self.subcommand])
 
@@ -231,6 +235,21 @@ class CNNCli(LightningCLI):
                 " (docs/distributed.md)."
             )
 
+    def _data_from_checkpoint(self, config: Any) -> None:
+        """Predicting a folder without a training root: class names, color and size come from the checkpoint."""
+        data, ckpt = config.get("data"), self._resolved_ckpt(config.get("ckpt_path"))
+        args = data.get("init_args") if data is not None else None
+        if ckpt is None or args is None or "class_names" not in args or args.get("root") is not None:
+            return
+        contract = InputContract.from_checkpoint(ckpt)
+        if args.get("class_names") is None:
+            args["class_names"] = contract.class_names
+        if contract.in_channels == 1 and args.get("color") == "rgb":
+            args["color"] = "grayscale"
+        size = contract.image_size
+        if args.get("image_size") is None and size is not None and size[0] == size[1]:
+            args["image_size"] = size[0]
+
     @staticmethod
     def _link_backbone_input_size(config: Any) -> None:
         """With a TransferClassifier, a DataModule without ``image_size`` resizes to the backbone's input size."""
@@ -247,9 +266,19 @@ class CNNCli(LightningCLI):
             data_args["image_size"] = int(cfg.input_size[-1])
 
     def after_instantiate_classes(self) -> None:
-        """With a pretrained TransferClassifier, normalize with the backbone's mean and std unless others are given."""
+        """Refuse a checkpoint of another input contract than the data; normalize a pretrained backbone's way.
+
+        With ``--ckpt_path`` (test, validate, predict), the checkpoint's channels, image size and class names must be
+        the DataModule's. With a pretrained TransferClassifier, the data is normalized with the backbone's mean and
+        std unless others are given.
+        """
         super().after_instantiate_classes()
         model, dm = getattr(self, "model", None), getattr(self, "datamodule", None)
+        ckpt = self._resolved_ckpt(self.config[self.subcommand].get("ckpt_path")) if self.subcommand else None
+        if ckpt is not None and self.subcommand != "fit" and isinstance(dm, ClassifierDataModule):
+            # Before the weights are read: a model of another contract would fail there with a bare size mismatch.
+            contract = InputContract.from_checkpoint(ckpt)
+            check_contract(contract, dm.input_contract(), f"--ckpt_path {ckpt}", type(dm).__name__)
         if not isinstance(model, TransferClassifier) or not isinstance(dm, ClassifierDataModule):
             return
         pretrained = model.hparams.get("pretrained") or model.hparams.get("weights")
@@ -327,9 +356,46 @@ DEFAULT_RUN = (
 )
 
 
+_EXPORT_SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported_program": ".pt2"}
+
+
+def export_main(argv: list[str]) -> Path:
+    """``lightning-cnn export``: a checkpoint as one graph, raw images to probabilities (:mod:`lightning_cnn.export`).
+
+    Returns:
+        The written file.
+    """
+    from jsonargparse import ArgumentParser
+
+    from lightning_cnn.export import ExportFormat, export_classifier
+    from lightning_cnn.inference import load_classifier
+
+    parser = ArgumentParser(
+        prog="lightning-cnn export",
+        description="Export a checkpoint as one graph: raw [0, 1] images in (any batch size), probabilities out, the"
+        " model's normalization inside and its class names in the metadata (ONNX) or in PATH.json (the others).",
+    )
+    parser.add_argument("--ckpt_path", type=str, required=True, help="The model's checkpoint (e.g. best.ckpt).")
+    parser.add_argument("--format", type=ExportFormat, default="onnx", help="onnx, torchscript or exported_program.")
+    parser.add_argument("--output", type=str | None, default=None, help="The file (default: beside the checkpoint).")
+    parser.add_argument("--image_size", type=int | None, default=None, help="Must be the trained size (a check).")
+    parser.add_argument("--in_channels", type=int | None, default=None, help="Must be the trained channels (a check).")
+    config = parser.parse_args(argv)
+    output = config.output or str(Path(config.ckpt_path).with_suffix(_EXPORT_SUFFIXES[config.format]))
+    model = load_classifier(config.ckpt_path)
+    path = export_classifier(
+        model, output, config.format, config.image_size, config.in_channels, where=f"--ckpt_path {config.ckpt_path}"
+    )
+    print(f"Exported {config.ckpt_path} as {config.format}: {path}")
+    return path
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
     argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] == "export":
+        export_main(argv[1:])
+        return
     if not argv:
         CNNCli(args=list(DEFAULT_RUN))
     elif args is None:

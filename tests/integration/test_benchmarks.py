@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 PRINTS = {
     "augment": r"16x16\s+\d+\s+\d+\s+[\d.]+x",
     "channels_last": r"inference\s+both\s+\d+\s+[\d.]+",
+    "export": r"\d+\s+onnxruntime\s+\d+\s+[\d.]+x",
     "optimizers": r"\| adam \| [\d.e-]+ \| [\d.]+ \| [\d.]+ \|",
     "throughput": r"\| lightning \| \d+ \| [\d.]+ \|",
     "transfer": r"ratio [\d.]+ \(median of 1 paired repeats",
@@ -25,6 +26,7 @@ PRINTS = {
 RUNS = {
     "augment": ["--quick", "--repeats", "1", "--sizes", "16"],
     "channels_last": ["--batch", "8", "--steps", "1", "--repeats", "1"],
+    "export": ["--size", "8", "--batches", "1", "4", "--images", "8", "--repeats", "1", "--threads", "1"],
     "optimizers": ["--epochs", "1", "--only", "sgd", "adam"],
     "throughput": ["--models", "simple_cnn", "--batch", "16", "--steps", "2", "--repeats", "1", "--devices", "cpu"],
     "transfer": ["--backbone", "test_resnet", "--size", "32", "--batch", "4", "--repeats", "1", "--epoch-size", "16"],

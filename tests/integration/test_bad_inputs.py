@@ -426,7 +426,8 @@ def test_load_classifier_without_a_class_names_the_file(tmp_path):
 
     model = SimpleCNN(channels=(4,), hidden=())
     path = tmp_path / "model.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    ckpt = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    torch.save({**ckpt, "pytorch-lightning_version": pl.__version__}, path)
     with pytest.raises(
         ValueError, match=re.escape(f"The checkpoint {str(path)!r} names no model class: pass model_class")
     ):

@@ -96,7 +96,8 @@ class InputContract(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         """The facts as plain values (``normalize``, ``in_channels``, ``image_size``, ``class_names``, ...)."""
-        return dict(self._facts)
+        order = ("normalize", "in_channels", "image_size", "class_names", "model_class")
+        return {key: self._facts[key] for key in order if key in self._facts}
 
     def statistics(self) -> tuple[list[float], list[float]] | None:
         """``(mean, std)`` of ``"dataset"`` normalization as lists, or ``None``."""

@@ -53,7 +53,7 @@ def main() -> None:
         with_stop, weights_file = last_checkpoint_size(args.backbone, True, Path(tmp) / "early_stopping")
     print(f"backbone {args.backbone}: last.ckpt without EarlyStopping {plain:,} bytes")
     print(f"backbone {args.backbone}: last.ckpt with EarlyStopping    {with_stop:,} bytes")
-    print(f"backbone {args.backbone}: best-weights file beside it     {weights_file:,} bytes (written once per new best)")
+    print(f"backbone {args.backbone}: best-weights file beside it     {weights_file:,} bytes (once per new best)")
     print(f"with/without ratio {with_stop / plain:.4f}")
 
 

@@ -5,6 +5,7 @@ from lightning_cnn import functional as functional
 from lightning_cnn.callbacks import *  # noqa: F403
 from lightning_cnn.checkpoint import AtomicCheckpointIO  # noqa: F401
 from lightning_cnn.data import *  # noqa: F403
+from lightning_cnn.inference import Classification, classify, load_classifier  # noqa: F401
 from lightning_cnn.losses import build_loss  # noqa: F401
 from lightning_cnn.models import *  # noqa: F403
 from lightning_cnn.optim import build_optimizer, build_scheduler  # noqa: F401
@@ -15,11 +16,14 @@ __version__ = "0.1.0"
 __all__ = sorted(
     [
         "AtomicCheckpointIO",
+        "Classification",
         "__version__",
         "build_loss",
         "build_optimizer",
         "build_scheduler",
+        "classify",
         "functional",
+        "load_classifier",
         "stage_sweep",
         *callbacks.__all__,
         *data.__all__,

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
-import yaml
-from jsonargparse import get_loader, lazy_instance, set_loader
+from jsonargparse import lazy_instance
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -21,9 +20,11 @@ from lightning.pytorch.plugins.io import CheckpointIO
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.command_line import (
     EVALUATING_SUBCOMMANDS,
+    PARSER_MODE,
     check_run_folder,
     constructor_error,
     evaluated_checkpoint,
+    expand_short_callback_names,
     explain_parser_error,
 )
 from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
@@ -46,6 +47,7 @@ from lightning_cnn.data import (
 )
 from lightning_cnn.loggers import CSVRunLogger
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
+from lightning_cnn.models.contract import InputContract, check_contract
 
 __all__ = ["DEFAULT_RUN", "CNNCli", "main"]
 
@@ -71,28 +73,12 @@ def _catalogue() -> str:
         lines.append(f"  {cls.__name__}: {', '.join(own)}; shared: {', '.join(shared)}")
     lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
     lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in _DATA]
+    lines.append("Export a checkpoint (ONNX, TorchScript, torch.export): lightning-cnn export --help")
     return "\n".join(lines)
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
 _DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
-
-
-# Short names that Lightning uses too: on the command line they mean ours.
-_CALLBACK_ALIASES = {"EarlyStopping": "lightning_cnn.EarlyStopping"}
-
-
-def _expand_short_callback_names(argv: list[str]) -> list[str]:
-    """Make ``--trainer.callbacks+=EarlyStopping`` mean ours: jsonargparse refuses a short name two classes share."""
-    out: list[str] = []
-    for arg in argv:
-        key, eq, value = arg.partition("=")
-        if eq and key.startswith("--trainer.callbacks") and value in _CALLBACK_ALIASES:
-            arg = f"{key}={_CALLBACK_ALIASES[value]}"
-        elif not eq and arg in _CALLBACK_ALIASES and out and out[-1].startswith("--trainer.callbacks"):
-            arg = _CALLBACK_ALIASES[arg]
-        out.append(arg)
-    return out
 
 
 class _Parser(LightningArgumentParser):
@@ -106,27 +92,6 @@ class _Parser(LightningArgumentParser):
     def print_usage(self, file: Any = None) -> None:
         """One line before an error (``--help`` shows every option): the message stays in view."""
         (file or sys.stdout).write(f"usage: {self.prog.replace(' [options]', '')} [options]\n")
-
-
-def _expand_short_class_paths(value: Any) -> Any:
-    """Make ``class_path: EarlyStopping`` in a config file (or a YAML value) mean ours, as on the command line."""
-    if isinstance(value, dict):
-        value = {k: _expand_short_class_paths(v) for k, v in value.items()}
-        if value.get("class_path") in _CALLBACK_ALIASES:
-            value["class_path"] = _CALLBACK_ALIASES[value["class_path"]]
-    elif isinstance(value, list):
-        value = [_expand_short_class_paths(v) for v in value]
-    return value
-
-
-def _load_yaml(text: str) -> Any:
-    """The YAML loader of jsonargparse, then the short class names that Lightning uses too expanded to ours."""
-    return _expand_short_class_paths(get_loader("yaml")(text))
-
-
-#: The parser mode of the command line: YAML, with the short-name expansion (jsonargparse's public ``set_loader``).
-_PARSER_MODE = "lightning_cnn_yaml"
-set_loader(_PARSER_MODE, _load_yaml, (yaml.YAMLError,))
 
 
 class CNNCli(LightningCLI):
@@ -153,7 +118,7 @@ class CNNCli(LightningCLI):
         epilog = _catalogue()
         kwargs.setdefault(
             "parser_kwargs",
-            {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter, "parser_mode": _PARSER_MODE}
+            {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter, "parser_mode": PARSER_MODE}
             | {cmd: {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter} for cmd in self.subcommands()},
         )
         super().__init__(*args, **kwargs)
@@ -197,7 +162,7 @@ class CNNCli(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         if args is None or isinstance(args, (list, tuple)):
             argv = list(sys.argv[1:] if args is None else args)
-            self.config = parser.parse_args(_expand_short_callback_names(argv))
+            self.config = parser.parse_args(expand_short_callback_names(argv))
         else:
             super().parse_arguments(parser, args)
 
@@ -284,6 +249,8 @@ class CNNCli(LightningCLI):
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
         check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
+        if self.subcommand == "predict":
+            self._data_from_checkpoint(self.config[self.subcommand])
 
     @staticmethod
     def _check_accelerator(config: Any) -> None:
@@ -311,6 +278,21 @@ class CNNCli(LightningCLI):
                 " (docs/distributed.md)."
             )
 
+    def _data_from_checkpoint(self, config: Any) -> None:
+        """Predicting a folder without a training root: class names, color and size come from the checkpoint."""
+        data, ckpt = config.get("data"), self._resolved_ckpt(config.get("ckpt_path"))
+        args = data.get("init_args") if data is not None else None
+        if ckpt is None or args is None or "class_names" not in args or args.get("root") is not None:
+            return
+        contract = InputContract.from_checkpoint(ckpt)
+        if args.get("class_names") is None:
+            args["class_names"] = contract.class_names
+        if contract.in_channels == 1 and args.get("color") == "rgb":
+            args["color"] = "grayscale"
+        size = contract.image_size
+        if args.get("image_size") is None and size is not None and size[0] == size[1]:
+            args["image_size"] = size[0]
+
     @staticmethod
     def _link_backbone_input_size(config: Any) -> None:
         """With a TransferClassifier, a DataModule without ``image_size`` resizes to the backbone's input size."""
@@ -327,9 +309,19 @@ class CNNCli(LightningCLI):
             data_args["image_size"] = int(cfg.input_size[-1])
 
     def after_instantiate_classes(self) -> None:
-        """With a pretrained TransferClassifier, normalize with the backbone's mean and std unless others are given."""
+        """Refuse a checkpoint of another input contract than the data; normalize a pretrained backbone's way.
+
+        With ``--ckpt_path`` (test, validate, predict), the checkpoint's channels, image size and class names must be
+        the DataModule's. With a pretrained TransferClassifier, the data is normalized with the backbone's mean and
+        std unless others are given.
+        """
         super().after_instantiate_classes()
         model, dm = getattr(self, "model", None), getattr(self, "datamodule", None)
+        ckpt = self._resolved_ckpt(self.config[self.subcommand].get("ckpt_path")) if self.subcommand else None
+        if ckpt is not None and self.subcommand != "fit" and isinstance(dm, ClassifierDataModule):
+            # Before the weights are read: a model of another contract would fail there with a bare size mismatch.
+            contract = InputContract.from_checkpoint(ckpt)
+            check_contract(contract, dm.input_contract(), f"--ckpt_path {ckpt}", type(dm).__name__)
         if not isinstance(model, TransferClassifier) or not isinstance(dm, ClassifierDataModule):
             return
         pretrained = model.hparams.get("pretrained") or model.hparams.get("weights")
@@ -410,6 +402,11 @@ DEFAULT_RUN = (
 def main(args: list[str] | None = None) -> None:
     """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
     argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] == "export":
+        from lightning_cnn.export import export_main
+
+        export_main(argv[1:])
+        return
     if not argv:
         CNNCli(args=list(DEFAULT_RUN))
     elif args is None:

@@ -16,7 +16,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+from jsonargparse import get_loader, set_loader
+
 __all__ = [
+    "CALLBACK_ALIASES",
+    "PARSER_MODE",
+    "expand_short_callback_names",
+    "expand_short_class_paths",
+    "load_yaml",
     "EVALUATING_SUBCOMMANDS",
     "check_run_folder",
     "class_options",
@@ -234,3 +242,41 @@ def constructor_error(error: BaseException, owners: Mapping[str, type]) -> tuple
                 if isinstance(owner, kind):
                     return group, cause
     return None
+
+
+# Short names that Lightning uses too: on the command line they mean ours.
+CALLBACK_ALIASES = {"EarlyStopping": "lightning_cnn.EarlyStopping"}
+
+
+def expand_short_callback_names(argv: list[str]) -> list[str]:
+    """Make ``--trainer.callbacks+=EarlyStopping`` mean ours: jsonargparse refuses a short name two classes share."""
+    out: list[str] = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key.startswith("--trainer.callbacks") and value in CALLBACK_ALIASES:
+            arg = f"{key}={CALLBACK_ALIASES[value]}"
+        elif not eq and arg in CALLBACK_ALIASES and out and out[-1].startswith("--trainer.callbacks"):
+            arg = CALLBACK_ALIASES[arg]
+        out.append(arg)
+    return out
+
+
+def expand_short_class_paths(value: Any) -> Any:
+    """Make ``class_path: EarlyStopping`` in a config file (or a YAML value) mean ours, as on the command line."""
+    if isinstance(value, dict):
+        value = {k: expand_short_class_paths(v) for k, v in value.items()}
+        if value.get("class_path") in CALLBACK_ALIASES:
+            value["class_path"] = CALLBACK_ALIASES[value["class_path"]]
+    elif isinstance(value, list):
+        value = [expand_short_class_paths(v) for v in value]
+    return value
+
+
+def load_yaml(text: str) -> Any:
+    """The YAML loader of jsonargparse, then the short class names that Lightning uses too expanded to ours."""
+    return expand_short_class_paths(get_loader("yaml")(text))
+
+
+#: The parser mode of the command line: YAML, with the short-name expansion (jsonargparse's public ``set_loader``).
+PARSER_MODE = "lightning_cnn_yaml"
+set_loader(PARSER_MODE, load_yaml, (yaml.YAMLError,))

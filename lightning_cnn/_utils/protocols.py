@@ -18,10 +18,12 @@ __all__ = [
     "ChecksCheckpointData",
     "HasAugmentation",
     "HasClassNames",
+    "HasInputContract",
     "HasPredictIds",
     "HasPreviewImages",
     "HasSplit",
     "HasTestProbabilities",
+    "OwnsNormalization",
 ]
 
 
@@ -93,3 +95,26 @@ class HasTestProbabilities(Protocol):
 
     @property
     def test_probabilities(self) -> Mapping[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class HasInputContract(Protocol):
+    """A DataModule that says what its batches are, so a module can own its input contract.
+
+    ``input_contract()`` returns ``normalize`` (``"dataset"``, ``"instance"`` or ``"none"``), ``mean`` and ``std``
+    (per-channel lists for ``"dataset"``, or ``None``), ``in_channels``, ``image_size`` (``[H, W]``, or ``None``)
+    and ``class_names`` (or ``None``). A method, not properties: checking for it evaluates nothing.
+    """
+
+    def input_contract(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class OwnsNormalization(Protocol):
+    """A module that normalizes raw ``[0, 1]`` images itself when ``normalizes_inputs`` is true.
+
+    A DataModule then hands it its batches unnormalized (augmented only), and normalizes them for any other
+    module, so nothing is normalized twice.
+    """
+
+    normalizes_inputs: bool

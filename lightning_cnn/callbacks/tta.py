@@ -31,7 +31,8 @@ class TestTimeAugmentation(EvaluationCallback):
     """Evaluate (and predict) on several views of each batch, merged into one prediction.
 
     In the validation, test and predict loops, after the module's own step, the callback passes the
-    batch's images (already on the device and normalized) through ``K`` deterministic views (see
+    batch's images (on the device, as the module takes them: raw for a module that normalizes its input itself,
+    as the package's do, normalized by the DataModule otherwise) through ``K`` deterministic views (see
     :func:`~lightning_cnn.tta.make_views`) — and, with ``mc_dropout=n``, ``n`` times each with the dropout layers active
     (Monte Carlo dropout) — and merges the ``K·n`` predictions with
     :func:`~lightning_cnn.functional.merge_log_probs`. It logs ``{stage}/tta_acc``, ``{stage}/tta_nll``
@@ -67,8 +68,8 @@ class TestTimeAugmentation(EvaluationCallback):
         seed: seed of the Monte Carlo dropout masks (per batch and rank).
         batch_to_input: a function from a batch to ``(images, labels or None)``.
         random_passes: passes of random training augmentation, blended with the views (``0``: none). The
-            augmentation runs on the batch as the model sees it (after normalization): geometric
-            augmentations act as in training, colour jitter acts on normalized values.
+            augmentation runs on the batch as the module takes it (raw for the package's modules, which
+            normalize it themselves): geometric augmentations act as in training, colour jitter on the values given.
         random_weight: weight of the views' merged prediction in the blend (fastai's ``beta``).
         augment: the augmentation of the random passes (a preset, list or dict, as the DataModule's
             ``augment``); ``None``: the DataModule's own.

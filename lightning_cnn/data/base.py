@@ -19,6 +19,7 @@ from lightning_cnn._utils.validation import check_choice, check_positive, check_
 from lightning_cnn.augment import AugmentSpec, BatchAugmentation, build_augmentation
 from lightning_cnn.data.balanced import SamplerName, check_sampler, training_sampler
 from lightning_cnn.data.compatibility import check_member_checkpoint, check_model_matches, check_resume_settings
+from lightning_cnn.data.contract import datamodule_contract, module_normalizes
 from lightning_cnn.data.datasets import collate_images
 from lightning_cnn.data.normalization import (
     NORMALIZE_NAMES,
@@ -203,6 +204,9 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         statistics = self.normalization.statistics()
         if statistics is not None and len(statistics[0]) != self.in_channels:
             self.use_statistics(*statistics)  # one value per channel, or refused
+        if stage == "predict" and not self.has_pool:  # a predict folder alone: no split, statistics from a checkpoint
+            self.predict_set = self.predict_set or self.make_predict_dataset()
+            return
         self._prepare_split()
         if stage in ("fit", "validate"):
             if self.train_set is None:
@@ -384,7 +388,12 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
             and trainer.training
         ):
             x = self.augmentation(x)
-        return (self.normalize_images(x), *rest)
+        module = getattr(trainer, "lightning_module", None)  # one that normalizes raw images itself gets them raw
+        return (x if module_normalizes(module) else self.normalize_images(x), *rest)
+
+    def input_contract(self) -> dict[str, Any]:
+        """What the batches are (:func:`~lightning_cnn.data.contract.datamodule_contract`), for the module to own."""
+        return datamodule_contract(self)
 
     def normalize_images(self, x: torch.Tensor) -> torch.Tensor:
         """Apply this DataModule's normalization to a batch ``[B, C, H, W]`` (never in place)."""
@@ -406,7 +415,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         if state_dict.get("rng") is not None:
             self._pending_rng = state_dict["rng"]
         digest = state_dict.get("split_digest")
-        if digest is not None:
+        if digest is not None and self.has_pool:
             self._restore_split(digest, state_dict.get("split_file"))
 
     def check_checkpoint(self, checkpoint: Mapping[str, Any], path: str, stage: str | None) -> None:

@@ -47,6 +47,8 @@ def check_model_matches(data: ClassifierDataModule, module: Any) -> None:
 def check_resume_settings(data: ClassifierDataModule, state_dict: Mapping[str, Any]) -> None:
     """Refuse a DataModule state saved with other split settings than ``data``'s (see :data:`SPLIT_SETTINGS`)."""
     # A different split would let test samples of this run be training samples of the checkpoint's.
+    if not data.has_pool:  # only a folder to predict: no split to overlap
+        return
     for key in SPLIT_SETTINGS:
         if key in state_dict and state_dict[key] != getattr(data, key) and key in ("num_folds", "fold"):
             theirs, ours = (

@@ -37,8 +37,12 @@ class ImageFolderDataModule(ClassifierDataModule):
     :class:`BadImageError` naming its path; with ``skip_bad_files`` each split's files are decoded once
     when its dataset is built, and the bad ones are dropped and counted in a warning.
 
+    Without ``root`` it predicts ``predict_root`` only (no split, no statistics: a model that owns its input
+    contract normalizes itself), with the class names given in ``class_names``; ``lightning-cnn predict --ckpt_path``
+    takes them, the color and the image size from the checkpoint.
+
     Args:
-        root: the folder of class subfolders.
+        root: the folder of class subfolders (``None``: only predict ``predict_root``).
         test_root: a separate test folder with the same class names (``None``: split one off ``root``).
         predict_root: a folder of unlabelled images (any depth) for ``predict`` (``None``: predict the test set).
         image_size: resize every image to this square size (``None``: keep sizes; they must then agree).
@@ -46,6 +50,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         color: ``"rgb"`` or ``"grayscale"``.
         extensions: file name endings that count as images.
         skip_bad_files: drop unreadable images (with a warning that counts them) instead of failing.
+        class_names: the class names in index order, for predicting without ``root`` (with ``root``: its subfolders).
         **kwargs: the arguments every source shares (``batch_size``, ``val_fraction``, ``normalize``,
             ``augment``, ``num_workers``, ...), passed on to :class:`~lightning_cnn.data.base.ClassifierDataModule`.
 
@@ -56,7 +61,7 @@ class ImageFolderDataModule(ClassifierDataModule):
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         test_root: str | None = None,
         predict_root: str | None = None,
         image_size: int | None = None,
@@ -64,6 +69,7 @@ class ImageFolderDataModule(ClassifierDataModule):
         color: ColorMode = "rgb",
         extensions: list[str] | None = None,
         skip_bad_files: bool = False,
+        class_names: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -71,7 +77,13 @@ class ImageFolderDataModule(ClassifierDataModule):
         check_choice("resize_mode", resize_mode, RESIZE_MODES)
         check_choice("color", color, COLOR_MODES)
         self.save_hyperparameters()
-        self.root = str(root)
+        if root is None and (predict_root is None or class_names is None):
+            raise ValueError(
+                "Expected root (the folder of class subfolders), or predict_root with class_names to only predict,"
+                f" but got root=None, predict_root={predict_root!r}, class_names={class_names!r}."
+            )
+        self.root = None if root is None else str(root)
+        self._given_names = None if class_names is None else [str(n) for n in class_names]
         self.test_root = None if test_root is None else str(test_root)
         self.predict_root = None if predict_root is None else str(predict_root)
         self._image_size = image_size
@@ -83,6 +95,8 @@ class ImageFolderDataModule(ClassifierDataModule):
         self._good: dict[str, bool] = {}
 
     def _list(self) -> tuple[list[str], np.ndarray, list[str]]:
+        if self.root is None:
+            raise ValueError(f"{type(self).__name__} without root has no labelled images (predict_root only).")
         if self._listing is None:
             self._listing = list_image_folder(self.root, self.extensions)
         return self._listing
@@ -92,7 +106,13 @@ class ImageFolderDataModule(ClassifierDataModule):
 
     @property
     def class_names(self) -> list[str]:
+        if self.root is None and self._given_names is not None:
+            return list(self._given_names)
         return self._list()[2]
+
+    @property
+    def has_pool(self) -> bool:
+        return self.root is not None
 
     @property
     def in_channels(self) -> int:
@@ -145,7 +165,7 @@ class ImageFolderDataModule(ClassifierDataModule):
 
     def make_dataset(self, indices: np.ndarray, train: bool) -> Dataset:
         paths, labels, _ = self._list()
-        return self._dataset([paths[i] for i in indices], labels[indices], self.root, train=train)
+        return self._dataset([paths[i] for i in indices], labels[indices], str(self.root), train=train)
 
     def make_test_dataset(self) -> Dataset:
         assert self.test_root is not None

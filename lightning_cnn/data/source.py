@@ -60,6 +60,11 @@ class DataSource:
         raise NotImplementedError
 
     @property
+    def has_pool(self) -> bool:
+        """Whether there are labelled samples to split (``False``: a source given only images to predict)."""
+        return True
+
+    @property
     def has_test_source(self) -> bool:
         """Whether the test set is a source of its own (then the pool splits into train and val only)."""
         return False

@@ -24,6 +24,7 @@ from lightning_cnn._utils.validation import (
     check_weights,
 )
 from lightning_cnn.losses import LOSS_NAMES, LossName, build_loss
+from lightning_cnn.models.contract import InputContract, OwnsInputContract
 from lightning_cnn.optim import (
     LENGTH_OPTIONS,
     OPTIMIZER_NAMES,
@@ -52,7 +53,7 @@ def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
     return nn.ModuleDict(metrics)
 
 
-class ClassifierModule(pl.LightningModule):
+class ClassifierModule(OwnsInputContract, pl.LightningModule):
     """A LightningModule for image classification: subclass it and give a network.
 
     A subclass assigns ``self.net`` (any ``nn.Module`` mapping ``[B, C, H, W]`` to logits
@@ -60,7 +61,9 @@ class ClassifierModule(pl.LightningModule):
     predict steps, the loss, optimizer and scheduler by name, and torchmetrics metrics, synced across
     ranks and logged at epoch end as ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``,
     ``val/f1``, ``val/nll``, ``val/ece`` (and ``test/...`` alike). ``predict_step`` returns
-    probabilities. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module. A subclass that
+    probabilities. The module owns its input contract (:class:`~lightning_cnn.models.contract.OwnsInputContract`):
+    learned from the DataModule when fitting and saved in its ``state_dict``, it makes ``forward`` take raw
+    ``[0, 1]`` images. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module. A subclass that
     needs other parameter groups (per-group learning rates) overrides :meth:`create_optimizer`; the scheduler is
     built from its groups. Schedulers take the length of training from the Trainer (``max_epochs`` or
     ``max_steps``, ``limit_train_batches`` and ``accumulate_grad_batches`` included).
@@ -107,6 +110,7 @@ class ClassifierModule(pl.LightningModule):
     """
 
     net: nn.Module
+    normalizes_inputs = True  # forward below normalizes raw images (a subclass's own forward: see OwnsInputContract)
 
     def __init__(
         self,
@@ -176,16 +180,17 @@ class ClassifierModule(pl.LightningModule):
         self.val_metrics = _eval_metrics(num_classes, top_k)
         self.test_metrics = _eval_metrics(num_classes, top_k)
         self._resumed_metric_states: dict[str, Any] | None = None  # from a mid-epoch checkpoint, for on_train_start
+        self.input_contract = InputContract()  # channels, size, normalization, class names: learned in setup
 
     # ------------------------------------------------------------------ network
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits ``[B, num_classes]`` for images ``[B, C, H, W]``."""
+        """Return logits ``[B, num_classes]`` for raw images ``[B, C, H, W]`` (normalized here, as in training)."""
         net = getattr(self, "net", None)
         if net is None:
             raise NotImplementedError(
                 f"{type(self).__name__} has no network: assign self.net in __init__ or override forward()."
             )
-        return net(x)
+        return net(self.normalize_inputs(x))
 
     # ------------------------------------------------------------------ setup
     def uses_channels_last(self) -> bool:
@@ -212,6 +217,7 @@ class ClassifierModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._apply_fast_path()
+        self.learn_input_contract(stage)
         # Predicting computes no loss: "balanced" weights are needed only to fit, validate and test.
         if self.criterion is None and stage != "predict":
             dm = getattr(self.trainer, "datamodule", None)

@@ -243,7 +243,10 @@ class TransferClassifier(ClassifierModule):
         out = self.backbone.forward_intermediates(x, indices=[stage], intermediates_only=True, stop_early=True)[0]
         return out.mean(dim=(2, 3))
 
+    normalizes_inputs = True  # forward below normalizes raw images first
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalize_inputs(x)
         if self.frozen_backbone:
             with torch.no_grad():
                 cache = self.hparams["cache_features"]

@@ -928,3 +928,124 @@ def test_non_finite_training_images_are_refused_at_setup():
     value = "nan" if sample == 100 else "inf"
     assert f"but got {value} in image {first} of its training split (sample {sample} of the source" in str(err.value)
     assert "its normalization statistics would be NaN" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def named_folder_ckpt(tmp_path_factory):
+    """A one-epoch grayscale 8x8 fit on a folder of two classes ("one", "zero"): its best checkpoint and the folder."""
+    tmp = tmp_path_factory.mktemp("contract")
+    dm = DigitsDataModule()
+    dm.setup("fit")
+    for i in range(len(dm.train_set)):  # type: ignore[arg-type]
+        x, y = dm.train_set[i]  # type: ignore[index]
+        if int(y) in (0, 1):
+            folder = tmp / "train" / ("zero" if int(y) == 0 else "one")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.round(x[0].numpy() * 255).astype(np.uint8), mode="L").save(folder / f"{i}.png")
+    args = ["--data", "ImageFolderDataModule", "--data.root", str(tmp / "train"), "--data.color", "grayscale"]
+    where = ["--trainer.default_root_dir", str(tmp), "--checkpoint.dirpath", str(tmp), "--trainer.logger", "false"]
+    CNNCli(args=["fit", *args, *where, *QUICK, *QUIET])
+    return tmp / "best.ckpt", tmp
+
+
+def _predict(ckpt, *data):
+    return CNNCli(args=["predict", "--ckpt_path", str(ckpt), "--data", "ImageFolderDataModule", *data, *QUIET])
+
+
+# Row 23: predict a checkpoint on a folder of other class names.
+def test_predict_on_other_class_names_names_both(named_folder_ckpt, tmp_path, monkeypatch):
+    ckpt, _tmp = named_folder_ckpt
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(tmp_path / name / "a.png")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as info:
+        _predict(ckpt, "--data.root", str(tmp_path), "--data.color", "grayscale", "--data.image_size", "8")
+    message = str(info.value)
+    assert (
+        "was trained on class_names=['one', 'zero'], but ImageFolderDataModule gives class_names=['cat', 'dog']"
+        in message
+    )
+    assert str(ckpt) in message
+
+
+# Row 24: predict a checkpoint on images of another size.
+def test_predict_at_another_image_size_names_both(named_folder_ckpt, tmp_path, monkeypatch):
+    ckpt, tmp = named_folder_ckpt
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"trained on image_size=8x8, but ImageFolderDataModule gives image_size=16x16"
+    ):
+        _predict(ckpt, "--data.predict_root", str(tmp / "train" / "one"), "--data.image_size", "16")
+
+
+# Row 25: predict a checkpoint with another channel count.
+def test_predict_with_other_channels_names_both(named_folder_ckpt, tmp_path, monkeypatch):
+    ckpt, tmp = named_folder_ckpt
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"trained on in_channels=1, but ImageFolderDataModule gives in_channels=3"):
+        _predict(ckpt, "--data.root", str(tmp / "train"), "--data.color", "rgb", "--data.image_size", "8")
+
+
+# Row 26: export at another image size than trained.
+def test_export_at_another_size_names_both_and_writes_nothing(named_folder_ckpt, tmp_path):
+    from lightning_cnn.cli import main
+
+    ckpt, _ = named_folder_ckpt
+    out = tmp_path / "m.onnx"
+    with pytest.raises(
+        ValueError, match=r"best.ckpt was trained on image_size=8x8, but the export gives image_size=32x32"
+    ):
+        main(["export", "--ckpt_path", str(ckpt), "--output", str(out), "--image_size", "32"])
+    assert not list(tmp_path.iterdir())
+
+
+# Row 27: export with other channels than trained.
+def test_export_with_other_channels_names_both_and_writes_nothing(named_folder_ckpt, tmp_path):
+    from lightning_cnn.cli import main
+
+    ckpt, _ = named_folder_ckpt
+    with pytest.raises(ValueError, match=r"was trained on in_channels=1, but the export gives in_channels=3"):
+        main(
+            [
+                "export",
+                "--ckpt_path",
+                str(ckpt),
+                "--format",
+                "torchscript",
+                "--output",
+                str(tmp_path / "m.pt"),
+                "--in_channels",
+                "3",
+            ]
+        )
+    assert not list(tmp_path.iterdir())
+
+
+# Row 28: load_classifier on a checkpoint that names no class.
+def test_load_classifier_without_a_class_names_the_file(tmp_path):
+    from lightning_cnn import load_classifier
+
+    model = SimpleCNN(channels=(4,), hidden=())
+    path = tmp_path / "model.ckpt"
+    ckpt = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    torch.save({**ckpt, "pytorch-lightning_version": pl.__version__}, path)
+    with pytest.raises(
+        ValueError, match=re.escape(f"The checkpoint {str(path)!r} names no model class: pass model_class")
+    ):
+        load_classifier(path)
+    assert type(load_classifier(path, model_class=SimpleCNN)) is SimpleCNN
+
+
+# Row 29: classify given something that is not an image.
+def test_classify_refuses_a_non_image_naming_the_kinds():
+    from lightning_cnn import classify
+
+    model = SimpleCNN(channels=(4,), hidden=())
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "Expected images to be file paths, PIL images, NumPy arrays or tensors (or a list of them), but got dict."
+        ),
+    ):
+        classify(model, {"image": 1})

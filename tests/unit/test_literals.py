@@ -85,7 +85,17 @@ def _builds(literal) -> list:
 
 @pytest.mark.parametrize(
     "literal",
-    [ActivationName, PoolName, GlobalPoolName, NormName, InitName, LossName, OptimizerName, SchedulerName, NormalizeName],
+    [
+        ActivationName,
+        PoolName,
+        GlobalPoolName,
+        NormName,
+        InitName,
+        LossName,
+        OptimizerName,
+        SchedulerName,
+        NormalizeName,
+    ],
     ids=lambda v: v.__name__ if hasattr(v, "__name__") else str(v),
 )
 def test_every_name_of_a_literal_builds(literal):

@@ -123,9 +123,12 @@ def test_trains_through_a_datamodule_with_normalization(fast_trainer):
     loader = trainer.train_dataloader
     assert isinstance(loader, DeviceResidentLoader) and loader.epoch == 1
     assert len(seen) == 2 * len(loader) == 2 * 10
-    # The DataModule normalized the resident batches: training statistics give mean ~0, std ~1.
+    # The resident batches reach the model raw, and its own normalization (the training statistics) gives
+    # mean ~0, std ~1.
     allx = torch.cat(seen[:10])
-    assert abs(allx.mean().item()) < 0.05 and abs(allx.std().item() - 1) < 0.05
+    assert 0 <= allx.min() and allx.max() <= 1
+    normalized = model.input_contract(allx)
+    assert abs(normalized.mean().item()) < 0.05 and abs(normalized.std().item() - 1) < 0.05
     assert trainer.callback_metrics["val/acc"] > 0.3
 
 

@@ -21,6 +21,7 @@ import lightning_cnn  # noqa: F401  (registers the short class names for --model
 from lightning_cnn._utils.command_line import (
     EVALUATING_SUBCOMMANDS,
     PARSER_MODE,
+    check_data_of_checkpoint,
     check_run_folder,
     constructor_error,
     evaluated_checkpoint,
@@ -162,6 +163,7 @@ class CNNCli(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         if args is None or isinstance(args, (list, tuple)):
             argv = list(sys.argv[1:] if args is None else args)
+            self._data_given = any(a.split("=")[0] in ("--data", "-c", "--config") for a in argv)
             self.config = parser.parse_args(expand_short_callback_names(argv))
         else:
             super().parse_arguments(parser, args)
@@ -249,6 +251,10 @@ class CNNCli(LightningCLI):
         self._check_accelerator(self.config[self.subcommand])
         self._link_backbone_input_size(self.config[self.subcommand])
         check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
+        if self.subcommand in EVALUATING_SUBCOMMANDS:  # a checkpoint of another DataModule, and --data forgotten
+            config = self.config[self.subcommand]
+            given = getattr(self, "_data_given", True)
+            check_data_of_checkpoint(config.get("data"), self._resolved_ckpt(config.get("ckpt_path")), given)
         if self.subcommand == "predict":
             self._data_from_checkpoint(self.config[self.subcommand])
 

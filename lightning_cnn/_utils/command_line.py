@@ -20,6 +20,7 @@ import yaml
 from jsonargparse import get_loader, set_loader
 
 __all__ = [
+    "check_data_of_checkpoint",
     "CALLBACK_ALIASES",
     "PARSER_MODE",
     "expand_short_callback_names",
@@ -280,3 +281,29 @@ def load_yaml(text: str) -> Any:
 #: The parser mode of the command line: YAML, with the short-name expansion (jsonargparse's public ``set_loader``).
 PARSER_MODE = "lightning_cnn_yaml"
 set_loader(PARSER_MODE, load_yaml, (yaml.YAMLError,))
+
+
+def check_data_of_checkpoint(data: Any, ckpt_path: Path | None, data_given: bool) -> None:
+    """Refuse evaluating a checkpoint on the default data when it was trained on another DataModule.
+
+    ``lightning-cnn predict --ckpt_path CKPT`` with ``--data`` forgotten would run the model on the bundled digits
+    (the default) and write plausible predictions. When no ``--data`` (nor a config file) was given and the
+    checkpoint names the DataModule class it was trained with, that class must be the one configured.
+
+    Raises:
+        ValueError: naming the checkpoint, both classes and the options to pass.
+    """
+    if data_given or ckpt_path is None or data is None:
+        return
+    from lightning_cnn._utils.io import load_checkpoint_file
+
+    saved = dict(load_checkpoint_file(ckpt_path).get("datamodule_hyper_parameters") or {})
+    theirs, ours = saved.pop("_class_path", None), str(data.get("class_path", ""))
+    if theirs is None or theirs.rsplit(".", 1)[-1] == ours.rsplit(".", 1)[-1]:
+        return
+    options = " ".join(f"--data.{k} {v}" for k, v in saved.items() if not k.startswith("_") and v is not None)
+    raise ValueError(
+        f"--ckpt_path {ckpt_path} was trained with --data {theirs.rsplit('.', 1)[-1]}, but no --data was given, so"
+        f" this run would use the default {ours.rsplit('.', 1)[-1]}. Pass --data {theirs.rsplit('.', 1)[-1]} and"
+        f" its options (trained with: {options or 'the defaults'})."
+    )

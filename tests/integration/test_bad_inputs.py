@@ -1049,3 +1049,22 @@ def test_classify_refuses_a_non_image_naming_the_kinds():
         ),
     ):
         classify(model, {"image": 1})
+
+
+# Row 67: evaluating a checkpoint of another DataModule with --data forgotten (it would run on the default digits).
+def test_a_checkpoint_of_another_datamodule_needs_its_data(in_tmp):
+    from PIL import Image
+
+    from lightning_cnn.data.digits import load_digit_arrays
+
+    images, labels = load_digit_arrays()
+    for i in range(60):
+        (in_tmp / "imgs" / str(labels[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((images[i] * 15).astype("uint8")).save(in_tmp / "imgs" / str(labels[i]) / f"{i}.png")
+    data = ["--data", "ImageFolderDataModule", "--data.root", "imgs", "--data.color", "grayscale"]
+    limits = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    CNNCli(args=["fit", *data, "--data.val_fraction", "0.3", "--data.test_fraction", "0.3", *limits, *QUIET])
+    message = "was trained with --data ImageFolderDataModule, but no --data was given, so this run would use the default"
+    for subcommand in ("predict", "test", "validate"):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            CNNCli(args=[subcommand, "--ckpt_path", "last", *QUIET])

@@ -1064,7 +1064,7 @@ def test_a_checkpoint_of_another_datamodule_needs_its_data(in_tmp):
     data = ["--data", "ImageFolderDataModule", "--data.root", "imgs", "--data.color", "grayscale"]
     limits = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     CNNCli(args=["fit", *data, "--data.val_fraction", "0.3", "--data.test_fraction", "0.3", *limits, *QUIET])
-    message = "was trained with --data ImageFolderDataModule, but no --data was given, so this run would use the default"
+    message = "was trained with --data ImageFolderDataModule, but no --data was given, so this run would use the"
     for subcommand in ("predict", "test", "validate"):
         with pytest.raises(ValueError, match=re.escape(message)):
             CNNCli(args=[subcommand, "--ckpt_path", "last", *QUIET])

@@ -21,6 +21,9 @@ from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.models import ClassifierModule
 from lightning_cnn.models.contract import check_contract
 
+ExportFormat = Literal["onnx", "torchscript", "exported_program"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+
 __all__ = [
     "EXPORT_FORMATS",
     "ExportFormat",
@@ -29,9 +32,6 @@ __all__ = [
     "export_main",
     "export_metadata",
 ]
-
-ExportFormat = Literal["onnx", "torchscript", "exported_program"]
-EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 
 class ExportedClassifier(nn.Module):

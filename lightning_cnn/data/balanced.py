@@ -14,6 +14,10 @@ from torch.utils.data import Dataset
 from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.data.sampling import SeededSampler
 
+#: How the training loader draws: a seeded permutation, class-balanced draws, or draws by ``sampler_weights``.
+SamplerName = Literal["shuffle", "balanced", "weighted"]
+SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
+
 __all__ = [
     "SAMPLER_NAMES",
     "SamplerName",
@@ -22,10 +26,6 @@ __all__ = [
     "check_sampler",
     "training_sampler",
 ]
-
-#: How the training loader draws: a seeded permutation, class-balanced draws, or draws by ``sampler_weights``.
-SamplerName = Literal["shuffle", "balanced", "weighted"]
-SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
 
 
 class WeightedSeededSampler(SeededSampler):

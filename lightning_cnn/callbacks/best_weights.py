@@ -109,7 +109,7 @@ def save_checkpoint_atomically(trainer: pl.Trainer, path: Path) -> None:
     A reader (or a crash at any moment) sees the previous file or the complete new one. Call it on every rank
     (Lightning saves on rank 0 and waits for all).
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # only rank 0 writes: its own name, no other run's
     if trainer.is_global_zero:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:

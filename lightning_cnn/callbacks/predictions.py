@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
+from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.distributed import gather, gather_uneven
 from lightning_cnn._utils.io import atomic_open
 from lightning_cnn._utils.protocols import HasClassNames, HasPredictIds
@@ -156,7 +157,7 @@ class PredictionWriter(BasePredictionWriter):
         self._keys.append(keys.to(probs.device))
         label = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
         if isinstance(label, torch.Tensor) and label.shape[:1] == (n,):
-            self._labels.append((label.argmax(-1) if label.is_floating_point() else label).long().to(probs.device))
+            self._labels.append(class_indices(label).to(probs.device))
 
     @override
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

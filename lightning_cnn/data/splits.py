@@ -293,20 +293,25 @@ class SplitState(DataSource):
     test_set: Any
     predict_set: Any
 
+    @property
+    def _test_cut(self) -> float:
+        """The fraction the split holds out for test: none when the test images come from a source of their own."""
+        return 0.0 if self.has_test_source else self.test_fraction
+
     def _split_meta(self) -> dict[str, Any]:
         return {
             # The labels' fingerprint keeps a split file of other data (same size, same seed) from being reused.
             "labels_digest": labels_digest(self.labels()),
             "split_seed": self.split_seed,
             "val_fraction": self.val_fraction,
-            "test_fraction": 0.0 if self.has_test_source else self.test_fraction,
+            "test_fraction": self._test_cut,
             "test_source": self.has_test_source,
             "num_folds": self.num_folds,
             "fold": self.fold,
         }
 
     def _compute_split(self) -> dict[str, np.ndarray]:
-        test_fraction = 0.0 if self.has_test_source else self.test_fraction
+        test_fraction = self._test_cut
         if self.num_folds is not None:
             return kfold_split(
                 self.labels(), self.num_folds, int(self.fold or 0), self.val_fraction, test_fraction,
@@ -364,10 +369,9 @@ class SplitState(DataSource):
         """Write the split indices and what they were computed from as JSON (atomically)."""
         meta = self._split_meta()
         if self.num_folds is not None:
-            test_fraction = 0.0 if self.has_test_source else self.test_fraction
-            folds = stratified_folds(self.labels(), self.num_folds, self.val_fraction, test_fraction, self.split_seed)[
-                1
-            ]
+            _, folds = stratified_folds(
+                self.labels(), self.num_folds, self.val_fraction, self._test_cut, self.split_seed, self.class_names
+            )
             meta["folds"] = [f.tolist() for f in folds]
         write_split(path, self.split, meta)
 

@@ -14,6 +14,7 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
+from lightning_cnn._utils.batch import class_indices, split_batch
 from lightning_cnn._utils.distributed import gather
 from lightning_cnn._utils.validation import (
     check_bool,
@@ -234,12 +235,8 @@ class ClassifierModule(OwnsInputContract, pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if isinstance(batch, (tuple, list)):
-            x, y = batch[0], (batch[1] if len(batch) > 1 else None)
-        elif isinstance(batch, Mapping):
-            x, y = batch["image"], batch.get("label")
-        else:
-            x, y = batch, None
+        # Any other object is the input itself (a subclass's own batch type), where split_batch would refuse it.
+        x, y = split_batch(batch) if isinstance(batch, (tuple, list, Mapping, torch.Tensor)) else (batch, None)
         # Training inputs only: evaluation runs in inference mode, where a converted copy would be an inference
         # tensor that subclasses' caches cannot version; channels-last weights alone carry evaluation.
         if self.training and getattr(self, "_channels_last", False) and x.dim() == 4:
@@ -256,7 +253,7 @@ class ClassifierModule(OwnsInputContract, pl.LightningModule):
             raise ValueError("training_step needs labelled batches (x, y), but the batch has no labels.")
         logits = self(x)
         loss = self._loss(logits, y)
-        labels = y.argmax(-1) if y.is_floating_point() else y
+        labels = class_indices(y)
         self.train_acc.update(logits.detach(), labels)
         if self.hparams.get("log_train_step", True):
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
@@ -272,7 +269,7 @@ class ClassifierModule(OwnsInputContract, pl.LightningModule):
             raise ValueError(f"{stage} needs labelled batches (x, y), but the batch has no labels.")
         logits = self(x)
         metrics: dict[str, Metric] = dict(self.val_metrics if stage == "val" else self.test_metrics)  # type: ignore[arg-type]
-        labels = y.argmax(-1) if y.is_floating_point() else y
+        labels = class_indices(y)
         loss = self._loss(logits, y)
         metrics["loss"].update(loss.detach(), weight=x.shape[0])
         metrics["nll"].update(F.cross_entropy(logits.detach().float(), labels, reduction="none"))

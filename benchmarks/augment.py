@@ -45,13 +45,22 @@ def cpu_workers(images: torch.Tensor, batch_size: int, workers: int = 2) -> floa
     return seen / (time.perf_counter() - start)
 
 
-def batched(images: torch.Tensor, batch_size: int) -> float:
-    aug = build_augmentation(SPEC)
+def batched(images: torch.Tensor, batch_size: int, device: torch.device | None = None) -> float:
+    device = device or torch.device("cpu")
+    aug = build_augmentation(SPEC).to(device)
+    images = images.to(device)  # on a GPU the batches are already there, as after the loader's transfer
     aug(images[:batch_size])  # warm-up
+    _sync(device)
     start, seen = time.perf_counter(), 0
     for i in range(0, len(images), batch_size):
         seen += aug(images[i : i + batch_size]).shape[0]
+    _sync(device)
     return seen / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -62,19 +71,22 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings of each path")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 224], help="image sides to time")
+    parser.add_argument("--device", default="cpu", help="where the batched path runs (cuda: the GPU row)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     # On a shared machine, more intra-op threads than free cores make torch far slower: pass --threads 1 there.
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, spec {SPEC!r}, 2 loader workers")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, spec {SPEC!r}, 2 loader workers, batched on {device}")
     print(f"{'size':>8} {'cpu-workers img/s':>18} {'batched img/s':>14} {'batched/workers':>16} {'auto picks':>11}")
     for size in args.sizes:
         n = max(256, 4096 * 32 * 32 // (size * size))  # about the same number of pixels per size
         n = n // 8 if args.quick else n
         images = torch.rand(n, 3, size, size)
         w = max(cpu_workers(images, 64) for _ in range(args.repeats))
-        b = max(batched(images, 64) for _ in range(args.repeats))
-        pick = resolve_augment_on("auto", "cpu", size, 2)
+        b = max(batched(images, 64, device) for _ in range(args.repeats))
+        pick = resolve_augment_on("auto", device.type, size, 2)
         print(f"{size:>4}x{size:<3} {w:>18.0f} {b:>14.0f} {b / w:>15.1f}x {pick:>11}")
 
 

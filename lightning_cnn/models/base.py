@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -10,7 +9,6 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
@@ -26,15 +24,8 @@ from lightning_cnn._utils.validation import (
 )
 from lightning_cnn.losses import LOSS_NAMES, LossName, build_loss
 from lightning_cnn.models.contract import InputContract, OwnsInputContract
-from lightning_cnn.optim import (
-    LENGTH_OPTIONS,
-    OPTIMIZER_NAMES,
-    SCHEDULER_NAMES,
-    OptimizerName,
-    SchedulerName,
-    build_optimizer,
-    build_scheduler,
-)
+from lightning_cnn.models.optimization import ConfiguresOptimizers
+from lightning_cnn.optim import OPTIMIZER_NAMES, SCHEDULER_NAMES, OptimizerName, SchedulerName
 
 __all__ = ["ClassifierModule"]
 
@@ -54,7 +45,7 @@ def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
     return nn.ModuleDict(metrics)
 
 
-class ClassifierModule(OwnsInputContract, pl.LightningModule):
+class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModule):
     """A LightningModule for image classification: subclass it and give a network.
 
     A subclass assigns ``self.net`` (any ``nn.Module`` mapping ``[B, C, H, W]`` to logits
@@ -371,75 +362,3 @@ class ClassifierModule(OwnsInputContract, pl.LightningModule):
             # merge_state, which adds to the state and refuses metrics with full_state_update.
             metric._update_count = max(metric._update_count, 1)
             metric._computed = None
-
-    # ------------------------------------------------------------------ optimization
-    def create_optimizer(self) -> Optimizer:
-        """Build the optimizer of :meth:`configure_optimizers`, with all its parameter groups.
-
-        Override it to change the parameter groups (per-group learning rates, ...): the scheduler is built from
-        the optimizer it returns, so it schedules every group.
-        """
-        hp = self.hparams
-        return build_optimizer(
-            hp["optimizer"],
-            self,
-            lr=hp["lr"],
-            weight_decay=hp["weight_decay"],
-            decay_all=hp["decay_all"],
-            options=hp["optimizer_options"],
-        )
-
-    def _training_length(self) -> tuple[int, int, int]:
-        """``(epochs, optimizer steps per epoch, optimizer steps)`` of this fit, from the Trainer's limits.
-
-        The steps are Lightning's ``estimated_stepping_batches`` (``max_steps``, ``limit_train_batches`` and
-        ``accumulate_grad_batches`` included); the epochs follow from them and the batches of an epoch.
-
-        Raises:
-            ValueError: when the scheduler needs the length of training and the Trainer sets none
-                (``max_time`` alone, or ``max_epochs=-1`` without ``max_steps``).
-        """
-        hp, trainer = self.hparams, self.trainer
-        name = hp["scheduler"]
-        total = trainer.estimated_stepping_batches
-        max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
-        if math.isfinite(total) and total >= 1:
-            total = int(total)
-            if trainer.train_dataloader is None:  # max_steps with max_epochs=-1: the estimate did not load the data
-                trainer.fit_loop.setup_data()
-            batches = trainer.num_training_batches
-            if math.isfinite(batches) and batches > 0:
-                per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
-            else:  # an iterable dataset without a length: spread the steps over the epochs the Trainer allows
-                per_epoch = math.ceil(total / (max_epochs or 1))
-            return max(math.ceil(total / per_epoch), 1), per_epoch, total
-        if total == 0:
-            return 1, 1, 1  # no training step (limit_train_batches=0)
-        if max_epochs is not None and name != "one_cycle":
-            return max_epochs, 1, max_epochs  # epochs of unknown length: epoch-wise schedulers need only their count
-        option = LENGTH_OPTIONS.get(name)
-        if option is not None and option not in (hp["scheduler_options"] or {}):
-            need = "max_steps" if max_epochs is not None else "max_epochs or max_steps"  # epochs of unknown length
-            raise ValueError(
-                f"Expected the Trainer to set {need} for scheduler={name!r}, which sizes its schedule by the length"
-                f" of training (or pass scheduler_options {option!r}), but got max_epochs={trainer.max_epochs!r}"
-                f" and max_steps={trainer.max_steps!r}."
-            )
-        return 1, 1, 1  # the scheduler does not use the length
-
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        optimizer = self.create_optimizer()
-        if hp["scheduler"] is None:
-            return optimizer
-        epochs, per_epoch, total = self._training_length()
-        scheduler = build_scheduler(
-            hp["scheduler"],
-            optimizer,
-            max_epochs=epochs,
-            steps_per_epoch=per_epoch,
-            total_steps=total,
-            warmup_epochs=hp["warmup_epochs"],
-            options=hp["scheduler_options"],
-        )
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -102,6 +102,17 @@ class CNNCli(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.in_channels", "model.init_args.in_channels", apply_on="instantiate")
 
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        """The parsers, each with the ``--defaults.*`` of its subcommand (all of them with ``run=False``)."""
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if add_subcommands:
+            for name, subparser in self._subcommand_parsers.items():
+                add_defaults(subparser, name)
+        else:
+            add_defaults(self.parser, None)
+
     def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)
         fit = self._subcommand_parsers["fit"]
@@ -111,8 +122,6 @@ class CNNCli(LightningCLI):
             default=False,
             help="After fit, test the best checkpoint and print where it and the logs are.",
         )
-        for name, subparser in self._subcommand_parsers.items():
-            add_defaults(subparser, name)
         for name in EVALUATING_SUBCOMMANDS:
             self._subcommand_parsers[name].add_argument(
                 "--allow_untrained",
@@ -130,9 +139,8 @@ class CNNCli(LightningCLI):
             self._data_given = any(a.split("=")[0] in ("--data", "-c", "--config") for a in argv)
             refuse_lightning_optimizer_options(argv, parser.error)
             self.config = parser.parse_args(expand_short_callback_names(argv))
-            subcommand = self.config.get("subcommand")
-            if subcommand:  # before anything looks for runs: --ckpt_path last, the run folder
-                use_default_root_dir(self.config[subcommand], argv)
+            subcommand = self.config.get("subcommand")  # before anything looks for runs: --ckpt_path last, run folders
+            use_default_root_dir(self.config[subcommand] if subcommand else self.config, argv)
         else:
             super().parse_arguments(parser, args)
 
@@ -172,7 +180,7 @@ class CNNCli(LightningCLI):
                 if isinstance(c, ModelCheckpoint):
                     c.save_top_k = 0
         defaults = self._get(self.config_init, "defaults", default=None)
-        extra += default_callbacks(defaults, config, getattr(self, "datamodule", None))
+        extra += default_callbacks(defaults, config, getattr(self, "datamodule", None), self.subcommand)
         config["plugins"] = default_plugins(defaults, config.get("plugins")) or None
         return self._instantiate_trainer(config, extra)
 

@@ -87,11 +87,11 @@ DEFAULTS: tuple[Default, ...] = (
 )
 
 
-def add_defaults(parser: LightningArgumentParser, subcommand: str) -> None:
-    """Add ``--defaults.NAME`` for every default of ``subcommand``."""
+def add_defaults(parser: LightningArgumentParser, subcommand: str | None) -> None:
+    """Add ``--defaults.NAME`` for every default of ``subcommand`` (every default for ``None``: no subcommand)."""
     group = parser.add_argument_group("Defaults", "The callbacks and plugin of every run; null switches one off.")
     for default in DEFAULTS:
-        if subcommand in default.subcommands:
+        if subcommand is None or subcommand in default.subcommands:
             group.add_argument(
                 f"--defaults.{default.name}",
                 type=Optional[default.kind],  # noqa: UP045 (jsonargparse reads the annotation at run time)
@@ -100,23 +100,37 @@ def add_defaults(parser: LightningArgumentParser, subcommand: str) -> None:
             )
 
 
+#: The defaults that Lightning would otherwise add itself, and the Trainer flag that keeps it from doing so.
+_LIGHTNING_SWITCHES = {"progress_bar": "enable_progress_bar", "model_summary": "enable_model_summary"}
+
+
 def _given(defaults: Mapping[str, Any] | None, name: str) -> Any:
     return (defaults or {}).get(name)
 
 
-def default_callbacks(defaults: Mapping[str, Any] | None, trainer: dict[str, Any], datamodule: Any) -> list[Callback]:
+def default_callbacks(
+    defaults: Mapping[str, Any] | None, trainer: dict[str, Any], datamodule: Any, subcommand: str | None
+) -> list[Callback]:
     """Our callbacks that this run gets: switched on, and of no kind the user's ``trainer.callbacks`` already has.
 
     Args:
         defaults: the built ``defaults`` group (name to instance or ``None``).
-        trainer: the Trainer's arguments; ``enable_model_summary`` is set to ``False`` when ours prints the summary.
+        trainer: the Trainer's arguments; ``enable_model_summary`` is set to ``False`` when ours prints the summary,
+            and ``enable_progress_bar`` / ``enable_model_summary`` to ``False`` when ours is switched off (``null``).
         datamodule: the run's DataModule (the preview needs one that augments).
+        subcommand: the running one; ``None`` (a CLI built with ``run=False``) takes every default.
     """
     given = list(trainer.get("callbacks") or [])
     out: list[Callback] = []
     for default in DEFAULTS:
         callback = _given(defaults, default.name)
-        if not isinstance(callback, Callback) or any(isinstance(c, default.kind) for c in given):
+        if subcommand is not None and subcommand not in default.subcommands:
+            continue
+        if any(isinstance(c, default.kind) for c in given):
+            continue
+        if callback is None and default.name in _LIGHTNING_SWITCHES:  # off: Lightning adds none of its own either
+            trainer[_LIGHTNING_SWITCHES[default.name]] = False
+        if not isinstance(callback, Callback):
             continue
         if default.name == "progress_bar" and trainer.get("enable_progress_bar") is False:
             continue

@@ -12,7 +12,7 @@ import importlib
 import inspect
 import re
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,10 @@ import yaml
 from jsonargparse import get_loader, set_loader
 
 __all__ = [
+    "LIGHTNING_OPTIMIZER_OPTIONS",
+    "optimizer_options_message",
+    "refuse_lightning_optimizer_options",
+    "save_dir_given",
     "check_data_of_checkpoint",
     "CALLBACK_ALIASES",
     "PARSER_MODE",
@@ -165,6 +169,7 @@ def _import(class_path: str) -> type | None:
 _KEY = re.compile(r"""Parser key ["']([\w.]+)["']""")
 _UNKNOWN_OPTION = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
 _UNKNOWN_CLASS = re.compile(r"Expected a dot import path string: (\S+)")
+_OPTIMIZER_KEY = re.compile(r"(?:does not accept option|Option) '(optimizer|lr_scheduler)\b[\w.]*'")
 _BAD_CHOICE = re.compile(r'Parser key "(\w+)":\s*Expected a typing\.Literal\[(.*?)\]\. Got value: (\S+)')
 
 
@@ -192,6 +197,9 @@ def explain_parser_error(message: str, choices: Mapping[str, Iterable[type]], co
         >>> explain_parser_error(text, {"model": [Net]}).splitlines()[0]
         "--model: Net has no option 'activaton'. Did you mean 'activation'? Its options: activation, width."
     """
+    optimizer = _OPTIMIZER_KEY.search(message)
+    if optimizer:  # ``optimizer:`` or ``lr_scheduler:`` in a config file
+        return optimizer_options_message(f"the config key {optimizer.group(1)!r}")
     key = _KEY.search(message)
     group = key.group(1) if key else ""
     unknown = _UNKNOWN_OPTION.search(message)
@@ -307,3 +315,72 @@ def check_data_of_checkpoint(data: Any, ckpt_path: Path | None, data_given: bool
         f" this run would use the default {ours.rsplit('.', 1)[-1]}. Pass --data {theirs.rsplit('.', 1)[-1]} and"
         f" its options (trained with: {options or 'the defaults'})."
     )
+
+
+#: LightningCLI's optimizer and scheduler options, which ``lightning-cnn`` leaves to the model's own.
+LIGHTNING_OPTIMIZER_OPTIONS = ("--optimizer", "--lr_scheduler")
+
+
+def optimizer_options_message(option: str, value: str | None = None) -> str:
+    """Why ``--optimizer`` / ``--lr_scheduler`` (or ``optimizer:`` in a config file) is refused, and what to use.
+
+    Example:
+        >>> optimizer_options_message("--optimizer", "SGD").split(":")[0]
+        '--optimizer SGD'
+    """
+    given = f"{option} {value}" if value else option
+    return (
+        f"{given}: lightning-cnn takes the optimizer and the learning-rate schedule from the model, which builds"
+        " them with its own parameter groups (no weight decay on norms and biases). Use --model.optimizer NAME"
+        " (sgd, adamw, ...; with --model.lr and --model.weight_decay) instead of --optimizer, and"
+        " --model.scheduler NAME (cosine, ...) instead of --lr_scheduler (in a config file: model.init_args.optimizer"
+        " and model.init_args.scheduler); lightning-cnn fit --model.help SimpleCNN lists the names."
+    )
+
+
+def refuse_lightning_optimizer_options(argv: Sequence[str], error: Callable[[str], Any]) -> None:
+    """Call ``error`` with :func:`optimizer_options_message` for the first ``--optimizer*`` / ``--lr_scheduler*``."""
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        for option in LIGHTNING_OPTIMIZER_OPTIONS:
+            if key == option or key.startswith(f"{option}."):
+                value = value if eq else (argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else "")
+                error(optimizer_options_message(key, value or None))
+
+
+def _logger_save_dir(logger: Any) -> bool:
+    if not isinstance(logger, dict):
+        return False
+    args = logger.get("init_args")
+    return "save_dir" in logger or (isinstance(args, dict) and "save_dir" in args)
+
+
+def save_dir_given(argv: Sequence[str]) -> bool:
+    """Whether the command line or a config file it names gives the logger a ``save_dir``.
+
+    Looks at ``--trainer.logger.save_dir`` (``init_args`` or not), at a ``--trainer.logger`` value, and at the
+    ``trainer.logger`` of every ``-c`` / ``--config`` file (and the ``logger`` of a ``--trainer`` file).
+    """
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key.startswith("--trainer.logger.") and key.endswith("save_dir"):
+            return True
+        if key not in ("-c", "--config", "--trainer", "--trainer.logger"):
+            continue
+        value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        path = Path(value)
+        try:
+            loaded = yaml.safe_load(path.read_text() if path.is_file() else value)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if not isinstance(loaded, dict):
+            continue
+        logger: Any = loaded
+        if key == "--trainer":
+            logger = loaded.get("logger")
+        elif key != "--trainer.logger":
+            trainer = loaded.get("trainer")
+            logger = trainer.get("logger") if isinstance(trainer, dict) else None
+        if _logger_save_dir(logger):
+            return True
+    return False

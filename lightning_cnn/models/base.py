@@ -268,12 +268,9 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
         for name, metric in metrics.items():
             if name not in ("loss", "nll"):
                 metric.update(probs, labels)
-        self.log_dict(
-            {f"{stage}/{name}": metric for name, metric in metrics.items()},
-            on_step=False,
-            on_epoch=True,
-            prog_bar=False,
-        )
+        for name, metric in metrics.items():  # val/loss and val/acc show in the progress bar
+            bar = stage == "val" and name in ("loss", "acc")
+            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=bar)
         return logits
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

@@ -1068,3 +1068,22 @@ def test_a_checkpoint_of_another_datamodule_needs_its_data(in_tmp):
     for subcommand in ("predict", "test", "validate"):
         with pytest.raises(ValueError, match=re.escape(message)):
             CNNCli(args=[subcommand, "--ckpt_path", "last", *QUIET])
+
+
+# Row 74: LightningCLI's --optimizer / --lr_scheduler (or those keys in a config file): the model builds its own.
+def test_lightning_optimizer_options_name_the_model_options(in_tmp, capsys):
+    Path("opt.yaml").write_text("lr_scheduler:\n  class_path: torch.optim.lr_scheduler.StepLR\n")
+    cases = [
+        (["fit", "--optimizer", "SGD"], "--optimizer SGD: lightning-cnn takes the optimizer"),
+        (["fit", "--lr_scheduler=StepLR"], "--lr_scheduler StepLR: lightning-cnn takes the optimizer"),
+        (["fit", "--optimizer.lr", "0.1"], "--optimizer.lr 0.1: lightning-cnn takes the optimizer"),
+        (["fit", "-c", "opt.yaml"], "the config key 'lr_scheduler': lightning-cnn takes the optimizer"),
+    ]
+    for args, start in cases:
+        with pytest.raises(SystemExit) as err:
+            CNNCli(args=[*args, *QUICK])
+        assert err.value.code == 2
+        message = capsys.readouterr().err
+        assert f"error: {start}" in message and "--model.optimizer NAME" in message, message
+        assert "--model.scheduler NAME" in message and "no weight decay on norms and biases" in message
+    assert not (in_tmp / "runs").exists()  # refused before anything was built

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.plugins.io import CheckpointIO
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.command_line import (
@@ -26,73 +23,37 @@ from lightning_cnn._utils.command_line import (
     constructor_error,
     evaluated_checkpoint,
     expand_short_callback_names,
-    explain_parser_error,
+    refuse_lightning_optimizer_options,
 )
 from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
-from lightning_cnn.callbacks import (
-    AugmentationPreview,
-    FiniteLossGuard,
-    PredictionWriter,
-    RunSummary,
-    SnapshotBest,
-    TrainingPlots,
+from lightning_cnn.callbacks import SnapshotBest
+from lightning_cnn.cli.checks import (
+    DEFAULT_SAVE_DIR,
+    check_accelerator,
+    data_from_checkpoint,
+    link_backbone_input_size,
+    resume_last_run,
+    use_default_root_dir,
 )
-from lightning_cnn.checkpoint import AtomicCheckpointIO
-from lightning_cnn.data import (
-    ArrayDataModule,
-    ClassifierDataModule,
-    DigitsDataModule,
-    ImageFolderDataModule,
-    TorchvisionDataModule,
-)
+from lightning_cnn.cli.defaults import add_defaults, default_callbacks, default_plugins
+from lightning_cnn.cli.output import quiet_known_notices
+from lightning_cnn.cli.parser import CNNParser, catalogue
+from lightning_cnn.data import ClassifierDataModule, DigitsDataModule
 from lightning_cnn.loggers import CSVRunLogger
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 from lightning_cnn.models.contract import InputContract, check_contract
 
-__all__ = ["DEFAULT_RUN", "CNNCli", "main"]
+__all__ = ["CNNCli", "trainer_defaults"]
 
 
-def _trainer_defaults() -> dict[str, Any]:
+def trainer_defaults() -> dict[str, Any]:
+    """The Trainer options that differ from Lightning's: 20 epochs, and the CSV logger under ``runs/``."""
     return {
         "max_epochs": 20,
         "log_every_n_steps": 10,
-        "logger": lazy_instance(CSVRunLogger, save_dir="runs", name="lightning_cnn"),
+        "logger": lazy_instance(CSVRunLogger, save_dir=DEFAULT_SAVE_DIR, name="lightning_cnn"),
     }
-
-
-def _catalogue() -> str:
-    """The models and DataModules with their options, for the help pages."""
-
-    def options(cls: type, skip: tuple[str, ...] = ("args", "kwargs")) -> list[str]:
-        return [n for n in inspect.signature(cls).parameters if n not in skip]
-
-    lines = ["Models (--model NAME --model.OPTION VALUE; one model's full help: --model.help NAME):"]
-    for cls in _MODELS:
-        own = options(cls)
-        shared = options(ClassifierModule, ("args", "kwargs", *own))
-        lines.append(f"  {cls.__name__}: {', '.join(own)}; shared: {', '.join(shared)}")
-    lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
-    lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in _DATA]
-    lines.append("Export a checkpoint (ONNX, TorchScript, torch.export): lightning-cnn export --help")
-    return "\n".join(lines)
-
-
-_MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-_DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
-
-
-class _Parser(LightningArgumentParser):
-    """The parser, whose message for an unknown option or class name starts with one sentence naming it."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if self.exit_on_error:  # the parser that prints: nested ones raise to it
-            message = explain_parser_error(message, {"model": _MODELS, "data": _DATA})
-        super().error(message, ex)
-
-    def print_usage(self, file: Any = None) -> None:
-        """One line before an error (``--help`` shows every option): the message stays in view."""
-        (file or sys.stdout).write(f"usage: {self.prog.replace(' [options]', '')} [options]\n")
 
 
 class CNNCli(LightningCLI):
@@ -112,11 +73,12 @@ class CNNCli(LightningCLI):
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("seed_everything_default", 0)
-        kwargs.setdefault("trainer_defaults", _trainer_defaults())
+        kwargs.setdefault("trainer_defaults", trainer_defaults())
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("auto_configure_optimizers", False)
-        kwargs.setdefault("parser_class", _Parser)
-        epilog = _catalogue()
+        kwargs.setdefault("parser_class", CNNParser)
+        epilog = catalogue()
+        quiet_known_notices()
         kwargs.setdefault(
             "parser_kwargs",
             {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter, "parser_mode": PARSER_MODE}
@@ -139,6 +101,17 @@ class CNNCli(LightningCLI):
         )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.in_channels", "model.init_args.in_channels", apply_on="instantiate")
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        """The parsers, each with the ``--defaults.*`` of its subcommand (all of them with ``run=False``)."""
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if add_subcommands:
+            for name, subparser in self._subcommand_parsers.items():
+                add_defaults(subparser, name)
+        else:
+            add_defaults(self.parser, None)
 
     def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)
@@ -164,7 +137,10 @@ class CNNCli(LightningCLI):
         if args is None or isinstance(args, (list, tuple)):
             argv = list(sys.argv[1:] if args is None else args)
             self._data_given = any(a.split("=")[0] in ("--data", "-c", "--config") for a in argv)
+            refuse_lightning_optimizer_options(argv, parser.error)
             self.config = parser.parse_args(expand_short_callback_names(argv))
+            subcommand = self.config.get("subcommand")  # before anything looks for runs: --ckpt_path last, run folders
+            use_default_root_dir(self.config[subcommand] if subcommand else self.config, argv)
         else:
             super().parse_arguments(parser, args)
 
@@ -177,7 +153,7 @@ class CNNCli(LightningCLI):
         if subcommand in EVALUATING_SUBCOMMANDS:
             self._last_ckpt = evaluated_checkpoint(subcommand, self.config[subcommand])
         elif subcommand == "fit":  # resume the newest run, with the model options it was trained with
-            self._last_ckpt = self._resume_last_run(self.config[subcommand])
+            self._last_ckpt = resume_last_run(self.config[subcommand])
             if self._last_ckpt is not None:  # an unreadable last.ckpt is named before the run's folder is opened
                 check_checkpoint_complete(self._last_ckpt)
                 self.config[subcommand]["ckpt_path"] = str(self._last_ckpt)
@@ -191,7 +167,7 @@ class CNNCli(LightningCLI):
             raise wrapped from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Build the trainer with a rich progress bar (unless given or off) and our default callbacks."""
+        """Build the trainer with our checkpointing and the ``--defaults.*`` callbacks and plugin still switched on."""
         extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         if config.get("enable_checkpointing") is False:  # then Lightning refuses any ModelCheckpoint
@@ -203,21 +179,9 @@ class CNNCli(LightningCLI):
             for c in extra:
                 if isinstance(c, ModelCheckpoint):
                     c.save_top_k = 0
-        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
-            extra.append(RichProgressBar())
-        plugins = config.get("plugins") or []
-        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
-        if not any(isinstance(p, CheckpointIO) for p in plugins):  # checkpoints written atomically
-            config["plugins"] = [*plugins, AtomicCheckpointIO()]
-        for kind in (RunSummary, TrainingPlots, FiniteLossGuard):
-            if not any(isinstance(c, kind) for c in given):
-                extra.append(kind())
-        if self.subcommand == "predict" and not any(isinstance(c, BasePredictionWriter) for c in given):
-            extra.append(PredictionWriter(strict=False))  # predictions.csv in the run folder
-        dm = getattr(self, "datamodule", None)
-        if getattr(dm, "augmentation", None) is not None and not any(isinstance(c, AugmentationPreview) for c in given):
-            side = getattr(dm, "image_size", None) or 64
-            extra.append(AugmentationPreview(scale=max(1, 64 // int(side))))  # "still a cat?": augmented samples
+        defaults = self._get(self.config_init, "defaults", default=None)
+        extra += default_callbacks(defaults, config, getattr(self, "datamodule", None), self.subcommand)
+        config["plugins"] = default_plugins(defaults, config.get("plugins")) or None
         return self._instantiate_trainer(config, extra)
 
     def instantiate_classes(self) -> None:
@@ -248,71 +212,16 @@ class CNNCli(LightningCLI):
     def before_instantiate_classes(self) -> None:
         if self.subcommand is None:
             return
-        self._check_accelerator(self.config[self.subcommand])
-        self._link_backbone_input_size(self.config[self.subcommand])
+        check_accelerator(self.config[self.subcommand])
+        link_backbone_input_size(self.config[self.subcommand])
         check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
         if self.subcommand in EVALUATING_SUBCOMMANDS:  # a checkpoint of another DataModule, and --data forgotten
             config = self.config[self.subcommand]
             given = getattr(self, "_data_given", True)
             check_data_of_checkpoint(config.get("data"), self._resolved_ckpt(config.get("ckpt_path")), given)
         if self.subcommand == "predict":
-            self._data_from_checkpoint(self.config[self.subcommand])
-
-    @staticmethod
-    def _check_accelerator(config: Any) -> None:
-        """Refuse ``--trainer.accelerator gpu|cuda`` without (enough) such devices, before anything is built."""
-        trainer = config.get("trainer") or {}
-        accelerator = trainer.get("accelerator")
-        if not isinstance(accelerator, str) or accelerator.lower() not in ("gpu", "cuda"):
-            return
-        kind = "CUDA" if accelerator.lower() == "cuda" else "CUDA or MPS"
-        available = torch.cuda.device_count()
-        if available == 0 and kind != "CUDA" and torch.backends.mps.is_available():
-            available = 1
-        if available == 0:
-            raise ValueError(
-                f"--trainer.accelerator {accelerator}: this machine has no {kind} device. Use --trainer.accelerator"
-                " cpu, or auto to take a GPU where there is one."
-            )
-        devices = trainer.get("devices")
-        if isinstance(devices, str) and devices.strip().isdigit():  # the command line gives "4"
-            devices = int(devices)
-        if isinstance(devices, int) and not isinstance(devices, bool) and devices > available:
-            raise ValueError(
-                f"--trainer.devices {devices}: this machine has {available} {kind} device(s). Use --trainer.devices"
-                f" {available} or fewer (-1: all of them), or add machines with --trainer.num_nodes"
-                " (docs/distributed.md)."
-            )
-
-    def _data_from_checkpoint(self, config: Any) -> None:
-        """Predicting a folder without a training root: class names, color and size come from the checkpoint."""
-        data, ckpt = config.get("data"), self._resolved_ckpt(config.get("ckpt_path"))
-        args = data.get("init_args") if data is not None else None
-        if ckpt is None or args is None or "class_names" not in args or args.get("root") is not None:
-            return
-        contract = InputContract.from_checkpoint(ckpt)
-        if args.get("class_names") is None:
-            args["class_names"] = contract.class_names
-        if contract.in_channels == 1 and args.get("color") == "rgb":
-            args["color"] = "grayscale"
-        size = contract.image_size
-        if args.get("image_size") is None and size is not None and size[0] == size[1]:
-            args["image_size"] = size[0]
-
-    @staticmethod
-    def _link_backbone_input_size(config: Any) -> None:
-        """With a TransferClassifier, a DataModule without ``image_size`` resizes to the backbone's input size."""
-        model, data = config.get("model"), config.get("data")
-        if model is None or data is None or not str(model.get("class_path", "")).endswith("TransferClassifier"):
-            return
-        data_args = data.get("init_args")
-        if data_args is None or "image_size" not in data_args or data_args.get("image_size") is not None:
-            return
-        import timm
-
-        cfg = timm.models.get_pretrained_cfg(str(model.init_args.get("backbone") or "resnet18"))
-        if cfg is not None and cfg.input_size:
-            data_args["image_size"] = int(cfg.input_size[-1])
+            config = self.config[self.subcommand]
+            data_from_checkpoint(config, self._resolved_ckpt(config.get("ckpt_path")))
 
     def after_instantiate_classes(self) -> None:
         """Refuse a checkpoint of another input contract than the data; normalize a pretrained backbone's way.
@@ -335,37 +244,6 @@ class CNNCli(LightningCLI):
             cfg = model.data_config
             dm.use_statistics(list(cfg["mean"]), list(cfg["std"]))
 
-    @staticmethod
-    def _resume_last_run(config: Any) -> Path | None:
-        """Make ``fit --ckpt_path last`` continue the newest run folder that holds a ``last.ckpt``.
-
-        With ``--checkpoint.dirpath`` the checkpoints are in that folder, where Lightning finds ``last.ckpt``. The
-        default logger opens a new ``version_N`` folder for every run, where Lightning would look for
-        ``last.ckpt`` in vain and silently start from scratch; resuming appends to the interrupted run instead.
-        """
-        if config.get("ckpt_path") != "last":
-            return None
-        dirpath = (config.get("checkpoint") or {}).get("dirpath")
-        if dirpath:  # checkpoints in a folder of their own: Lightning looks for last.ckpt there
-            in_dir = sorted(Path(dirpath).glob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
-            if not in_dir:
-                raise FileNotFoundError(
-                    f"--ckpt_path last: no last.ckpt in --checkpoint.dirpath {dirpath} to resume from."
-                )
-            return in_dir[-1]
-        logger = config.get("trainer", {}).get("logger")
-        args = getattr(logger, "init_args", None)
-        if args is None or args.get("version") is not None:
-            return None  # Lightning looks for it (and starts afresh, with a warning, when there is none)
-        base = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
-        found = sorted(base.glob("version_*/checkpoints/last*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(
-                f"--ckpt_path last: no last.ckpt under {base}/version_*/checkpoints/ to resume from."
-            )
-        args["version"] = found[-1].parents[1].name.removeprefix("version_")
-        return found[-1]
-
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
 
@@ -383,50 +261,3 @@ class CNNCli(LightningCLI):
             print(f"Training took {seconds:.1f} s ({trainer.current_epoch} epochs).")
             print(f"Best checkpoint: {best or '(none saved)'}")
             print(f"Logs and config: {Path(log_dir).resolve()}")
-
-
-#: What ``lightning-cnn`` with no arguments (and so ``make run``) runs: 30 epochs with a cosine learning-rate decay on
-#: batches augmented with the "light" preset (the batched path, which "auto" picks for 8x8 images), then a test of the
-#: best checkpoint. Chosen on the validation split: mean best val/loss over seeds 0-4 was 0.033 (0.034 in 20 epochs at a
-#: constant rate) against 0.054 for the per-sample CPU path and 0.060 without augmentation (both 20 epochs, constant
-#: rate).
-DEFAULT_RUN = (
-    "fit",
-    "--test_after_fit",
-    "true",
-    "--data.augment",
-    "light",
-    "--data.augment_on",
-    "auto",
-    "--model.scheduler",
-    "cosine",
-    "--trainer.max_epochs",
-    "30",
-)
-
-
-def main(args: list[str] | None = None) -> None:
-    """Run the command line; with no arguments, train SimpleCNN on digits and test its best checkpoint."""
-    argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] == "export":
-        from lightning_cnn.export import export_main
-
-        export_main(argv[1:])
-        return
-    if not argv:
-        CNNCli(args=list(DEFAULT_RUN))
-    elif args is None:
-        CNNCli()
-    else:
-        CNNCli(args=argv)
-    _leave_process_group()
-
-
-def _leave_process_group() -> None:
-    """Destroy the process group a distributed run joined (as torchrun scripts should before they exit).
-
-    Left to the interpreter's exit, the group's background threads can be torn down while still running, which
-    aborts the process ("terminate called without an active exception") after a run that succeeded.
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()

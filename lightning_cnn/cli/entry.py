@@ -1,0 +1,78 @@
+"""``main()``: the entry point of ``lightning-cnn`` and ``python -m lightning_cnn``, and the run it makes by default."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+import torch
+
+from lightning_cnn.cli.app import CNNCli
+
+__all__ = ["COMMANDS", "DEFAULT_RUN", "command_line", "main"]
+
+#: What ``lightning-cnn`` with no arguments (and so ``make run``) runs: 30 epochs with a cosine learning-rate decay on
+#: batches augmented with the "light" preset (the batched path, which "auto" picks for 8x8 images), then a test of the
+#: best checkpoint. Chosen on the validation split: mean best val/loss over seeds 0-4 was 0.033 (0.034 in 20 epochs at a
+#: constant rate) against 0.054 for the per-sample CPU path and 0.060 without augmentation (both 20 epochs, constant
+#: rate).
+DEFAULT_RUN = (
+    "fit",
+    "--test_after_fit",
+    "true",
+    "--data.augment",
+    "light",
+    "--data.augment_on",
+    "auto",
+    "--model.scheduler",
+    "cosine",
+    "--trainer.max_epochs",
+    "30",
+)
+
+
+def command_line(args: Sequence[str], program: str = "lightning-cnn") -> str:
+    """The shell line that runs ``args`` (quoted where a shell needs it).
+
+    Example:
+        >>> command_line(["fit", "--model.channels", "[8, 16]"])
+        "lightning-cnn fit --model.channels '[8, 16]'"
+    """
+    return shlex.join([program, *args])
+
+
+def _export(args: list[str]) -> None:
+    from lightning_cnn.export import export_main
+
+    export_main(args)
+
+
+#: The commands beside Lightning's fit, validate, test and predict: name to the function given the other arguments.
+COMMANDS: dict[str, Callable[[list[str]], None]] = {"export": _export}
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the command line; with no arguments, print and run :data:`DEFAULT_RUN` (train SimpleCNN on digits, test)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] in COMMANDS:
+        COMMANDS[argv[0]](argv[1:])
+        return
+    if not argv:
+        print(f"Running: {command_line(DEFAULT_RUN)}", flush=True)
+        CNNCli(args=list(DEFAULT_RUN))
+    elif args is None:
+        CNNCli()
+    else:
+        CNNCli(args=argv)
+    _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group a distributed run joined (as torchrun scripts should before they exit).
+
+    Left to the interpreter's exit, the group's background threads can be torn down while still running, which
+    aborts the process ("terminate called without an active exception") after a run that succeeded.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

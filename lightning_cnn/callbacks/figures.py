@@ -66,4 +66,3 @@ def send_figure(trainer: pl.Trainer, tag: str, path: Path, pixels: np.ndarray | 
             logger.log_image(key=tag, images=[_pixels(path) if pixels is None else pixels], step=step)
         sent.append(type(logger).__name__)
     return sent
-

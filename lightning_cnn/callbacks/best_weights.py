@@ -18,8 +18,10 @@ from typing import Literal, get_args
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from lightning_cnn._utils.io import load_checkpoint_file
+from lightning_cnn._utils.training_only import fallback_message, runs_without_validation, training_metric
 
 __all__ = [
     "MODE_NAMES",
@@ -29,6 +31,7 @@ __all__ = [
     "checks_on_train_epoch_end",
     "cpu_copy",
     "default_dir",
+    "fall_back_to_training",
     "is_fitting",
     "load_weights",
     "log_best",
@@ -47,6 +50,20 @@ STORAGE_NAMES: tuple[str, ...] = get_args(Storage)
 def is_fitting(trainer: pl.Trainer) -> bool:
     """Whether ``trainer`` is in ``fit`` and past the sanity check: the only time a best epoch is chosen."""
     return bool(trainer.state.fn == "fit" and not trainer.sanity_checking)
+
+
+def fall_back_to_training(trainer: pl.Trainer, monitor: str, owner: str) -> str | None:
+    """The training metric to watch instead of ``monitor`` when this fit validates nothing (said once), else ``None``.
+
+    Call it in ``setup``: after the DataModule's (whose split it reads), before a checkpoint's state is restored
+    (a state key that holds the monitor then matches the one the fallback saved).
+    """
+    reason = runs_without_validation(trainer)
+    replacement = training_metric(monitor) if reason is not None else None
+    if reason is None or replacement is None:
+        return None
+    rank_zero_info(fallback_message(owner, monitor, replacement, reason))
+    return replacement
 
 
 def checks_on_train_epoch_end(trainer: pl.Trainer, option: bool | None) -> bool:

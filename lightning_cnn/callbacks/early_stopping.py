@@ -17,7 +17,14 @@ from typing_extensions import override
 
 from lightning_cnn._utils.io import load_checkpoint_file, save_checkpoint_file
 from lightning_cnn._utils.validation import check_choice, check_positive
-from lightning_cnn.callbacks.best_weights import MODE_NAMES, Mode, log_best, rank_zero_value, validated_weights
+from lightning_cnn.callbacks.best_weights import (
+    MODE_NAMES,
+    Mode,
+    fall_back_to_training,
+    log_best,
+    rank_zero_value,
+    validated_weights,
+)
 
 __all__ = ["EarlyStopping", "EarlyStoppingArgumentError"]
 
@@ -145,6 +152,9 @@ class EarlyStopping(_lightning_early_stopping.EarlyStopping):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        replacement = fall_back_to_training(trainer, self.monitor, type(self).__name__) if stage == "fit" else None
+        if replacement is not None:  # no validation: decide on the training metric at each epoch's end
+            self.monitor, self._check_on_train_epoch_end = replacement, True
         if stage == "fit":
             self._trainer = weakref.ref(trainer)
             self._run_dir = Path(trainer.log_dir or trainer.default_root_dir)  # on every rank (a collective)

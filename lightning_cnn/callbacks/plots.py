@@ -16,6 +16,7 @@ from typing_extensions import override
 from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.distributed import gather
 from lightning_cnn._utils.protocols import HasClassNames, HasTestProbabilities
+from lightning_cnn.callbacks.figures import send_figure
 
 __all__ = [
     "TrainingPlots",
@@ -165,8 +166,9 @@ class TrainingPlots(Callback):
       (logits ``[B, K]``) and labels; the reliability diagram adds a line for every other callback that exposes
       test probabilities as ``test_probabilities`` (``{name: tensor [N, K]}``).
 
-    Figures go to ``dirpath`` (default: the logger's folder, else ``default_root_dir``), and to TensorBoard when
-    that logger is used. Only rank 0 writes; test outputs are gathered from every rank.
+    Figures go to ``dirpath`` (default: the logger's folder, else ``default_root_dir``), and to every logger that
+    takes images: TensorBoard, MLflow and W&B (:func:`~lightning_cnn.callbacks.figures.send_figure`).
+    Only rank 0 writes; test outputs are gathered from every rank.
 
     Args:
         dirpath: folder of the PNG files.
@@ -200,13 +202,7 @@ class TrainingPlots(Callback):
 
     def _emit(self, trainer: pl.Trainer, path: Path) -> None:
         self.written.append(path)
-        for logger in trainer.loggers:
-            experiment: Any = getattr(logger, "experiment", None)
-            if type(logger).__name__ == "TensorBoardLogger" and hasattr(experiment, "add_image"):
-                from PIL import Image
-
-                image = np.asarray(Image.open(path).convert("RGB"))
-                experiment.add_image(f"plots/{path.stem}", image, trainer.global_step, dataformats="HWC")
+        send_figure(trainer, f"plots/{path.stem}", path)  # TensorBoard, MLflow, W&B
 
     # ------------------------------------------------------------------ fit
     @override

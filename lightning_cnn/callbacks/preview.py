@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -11,6 +10,7 @@ from torch import nn
 from typing_extensions import override
 
 from lightning_cnn._utils.protocols import HasAugmentation, HasPreviewImages
+from lightning_cnn.callbacks.figures import send_figure
 
 __all__ = ["AugmentationPreview", "augmentation_grid", "save_augmentation_preview"]
 
@@ -78,13 +78,13 @@ def save_augmentation_preview(
 
 
 class AugmentationPreview(pl.Callback):
-    """At fit start, write a PNG grid of augmented training images and log it to TensorBoard when used.
+    """At fit start, write a PNG grid of augmented training images and send it to the loggers that take images.
 
     Takes the DataModule's first ``images`` training images (``datamodule.preview_images``, see
     :class:`~lightning_cnn._utils.protocols.HasPreviewImages`) and its ``augmentation``
     (:class:`~lightning_cnn._utils.protocols.HasAugmentation`), writes ``augment_preview.png`` into the
-    trainer's log folder (rank 0 only) and, with a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, adds
-    it as image ``augment/preview``.
+    trainer's log folder (rank 0 only) and sends it as image ``augment/preview`` to TensorBoard, MLflow and W&B
+    when the trainer logs there (:func:`~lightning_cnn.callbacks.figures.send_figure`).
 
     Args:
         images: training images to show.
@@ -120,7 +120,5 @@ class AugmentationPreview(pl.Callback):
             images, augmentation, log_dir / self.filename, self.versions, self.seed, self.scale
         )
         grid = augmentation_grid(images, augmentation, self.versions, self.seed)
-        for logger in trainer.loggers:
-            experiment: Any = getattr(logger, "experiment", None)
-            if type(logger).__name__ == "TensorBoardLogger" and hasattr(experiment, "add_image"):
-                experiment.add_image("augment/preview", grid, global_step=trainer.global_step)
+        pixels = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).expand(-1, -1, 3).cpu().numpy()
+        send_figure(trainer, "augment/preview", self.path, pixels)  # TensorBoard, MLflow, W&B

@@ -20,6 +20,7 @@ from lightning_cnn.callbacks.best_weights import (
     Storage,
     checks_on_train_epoch_end,
     default_dir,
+    fall_back_to_training,
     is_fitting,
     load_weights,
     log_best,
@@ -190,6 +191,10 @@ class SnapshotBest(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             self._check_on_train_epoch_end = checks_on_train_epoch_end(trainer, self._check_on_train_epoch_end)
+            replacement = fall_back_to_training(trainer, self.monitor, type(self).__name__)
+            if replacement is not None:  # no validation: decide on the training metric at each epoch's end
+                self.monitor = self.checkpoint.monitor = replacement
+                self._check_on_train_epoch_end = True
             # absolute: a run resumed from another folder finds the file
             self.checkpoint.dirpath = str(default_dir(trainer, self.dirpath).resolve())
 

@@ -13,6 +13,7 @@ from jsonargparse import lazy_instance
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 import lightning_cnn  # noqa: F401  (registers the short class names for --model and --data)
 from lightning_cnn._utils.command_line import (
@@ -27,6 +28,7 @@ from lightning_cnn._utils.command_line import (
 )
 from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
+from lightning_cnn._utils.training_only import fall_back_without_validation, nothing_to_test
 from lightning_cnn.callbacks import SnapshotBest
 from lightning_cnn.cli.checks import (
     DEFAULT_SAVE_DIR,
@@ -215,6 +217,8 @@ class CNNCli(LightningCLI):
         check_accelerator(self.config[self.subcommand])
         link_backbone_input_size(self.config[self.subcommand])
         check_run_folder(self.subcommand, self.config[self.subcommand])  # another run's files are never overwritten
+        for message in fall_back_without_validation(self.config["fit"]) if self.subcommand == "fit" else ():
+            rank_zero_info(message)  # no validation: best.ckpt is the best training epoch
         if self.subcommand in EVALUATING_SUBCOMMANDS:  # a checkpoint of another DataModule, and --data forgotten
             config = self.config[self.subcommand]
             given = getattr(self, "_data_given", True)
@@ -253,7 +257,10 @@ class CNNCli(LightningCLI):
         snapshot = next((c for c in trainer.callbacks if isinstance(c, SnapshotBest)), None)  # type: ignore[attr-defined]
         ckpt = snapshot if snapshot is not None else trainer.checkpoint_callback
         best = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
-        if self.config["fit"].get("test_after_fit"):
+        nothing = nothing_to_test(self.datamodule) if self.config["fit"].get("test_after_fit") else None
+        if nothing is not None:
+            rank_zero_info(f"{nothing} --test_after_fit skips the test.")
+        elif self.config["fit"].get("test_after_fit"):
             assert isinstance(self.model, LightningModule) and isinstance(self.datamodule, LightningDataModule)
             self.test_results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective under DDP: every rank asks

@@ -368,7 +368,9 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
             state, self._pending_rng = self._pending_rng, None
             restore_rng_state(state)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        if self._split is not None and len(self._split["val"]) == 0:  # val_fraction=0: none, which Lightning skips
+            return []
         return self._loader(self.val_set, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:

@@ -37,7 +37,7 @@ _KEYS = ("train", "val", "test")
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    """Raise ``ValueError`` unless ``0 < val_fraction < 1``, ``test_fraction`` is 0 or in (0, 1), and their sum < 1.
+    """Raise ``ValueError`` unless each fraction is 0 or in (0, 1), and their sum < 1 (0: no such split).
 
     Example:
         >>> check_fractions(0.5, 0.5)
@@ -45,7 +45,8 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         ...
         ValueError: Expected val_fraction + test_fraction to be < 1 (some data must train), but got 0.5 + 0.5 = 1.
     """
-    check_fraction("val_fraction", val_fraction)
+    if val_fraction != 0:  # 0: no validation split, every image not held out for test trains
+        check_fraction("val_fraction", val_fraction)
     if test_fraction != 0:
         check_fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1:
@@ -71,7 +72,7 @@ def stratified_split(
 
     Args:
         labels: class index of every sample.
-        val_fraction: share of each class for validation, in ``(0, 1)``.
+        val_fraction: share of each class for validation, in ``[0, 1)`` (0: no validation split).
         test_fraction: share of each class for the test set, in ``[0, 1)`` (0: no test split).
         seed: seed of the shuffle.
         class_names: names for error messages.
@@ -90,7 +91,7 @@ def stratified_split(
     """
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for name, idx, n_val, n_test in _class_cuts(labels, val_fraction, test_fraction, seed, class_names):
-        if n_val < 1 or (test_fraction > 0 and n_test < 1) or idx.size - n_val - n_test < 1:
+        if (val_fraction > 0 and n_val < 1) or (test_fraction > 0 and n_test < 1) or idx.size - n_val - n_test < 1:
             raise ValueError(
                 f"Class {name!r} has {idx.size} samples: too few to give train, val (fraction {val_fraction})"
                 f" and test (fraction {test_fraction}) at least one each. Add samples, raise the fractions,"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 import torch
-import torchvision.transforms.v2.functional as TF
 
 __all__ = [
     "CORNERS",
@@ -35,6 +34,12 @@ Corner = Literal["tl", "tr", "bl", "br", "cc"]
 CORNERS: tuple[Corner, ...] = get_args(Corner)
 
 
+def _tf():  # torchvision's tensor functions, imported on first use (not when the command line starts)
+    import torchvision.transforms.v2.functional as tf
+
+    return tf
+
+
 def identity(x: torch.Tensor) -> torch.Tensor:
     """The images unchanged (the plain prediction among the views)."""
     return x
@@ -42,12 +47,12 @@ def identity(x: torch.Tensor) -> torch.Tensor:
 
 def hflip(x: torch.Tensor) -> torch.Tensor:
     """Mirror left to right."""
-    return TF.horizontal_flip(x)
+    return _tf().horizontal_flip(x)
 
 
 def vflip(x: torch.Tensor) -> torch.Tensor:
     """Mirror top to bottom."""
-    return TF.vertical_flip(x)
+    return _tf().vertical_flip(x)
 
 
 def rotate90(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -80,12 +85,12 @@ def shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if abs(dy) >= h or abs(dx) >= w:  # everything moves out (torchvision's crop pads a window wholly outside wrongly)
         return torch.zeros_like(x)
-    return TF.crop(x, -dy, -dx, h, w)  # a window partly outside the image: torchvision pads it with zeros
+    return _tf().crop(x, -dy, -dx, h, w)  # a window partly outside the image: torchvision pads it with zeros
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize to ``size = (height, width)``, without antialiasing (half-pixel centres)."""
-    return TF.resize(x, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
+    return _tf().resize(x, list(size), interpolation=_tf().InterpolationMode.BILINEAR, antialias=False)
 
 
 def crop_size(length: int, fraction: float) -> int:
@@ -103,7 +108,7 @@ def zoom_out(x: torch.Tensor, fraction: float) -> torch.Tensor:
     h, w = x.shape[-2:]
     sh, sw = crop_size(h, fraction), crop_size(w, fraction)
     top, left = (h - sh) // 2, (w - sw) // 2
-    return TF.crop(resize(x, (sh, sw)), -top, -left, h, w)  # a window larger than the image: zero padding
+    return _tf().crop(resize(x, (sh, sw)), -top, -left, h, w)  # a window larger than the image: zero padding
 
 
 def corner_crop(x: torch.Tensor, corner: Corner, fraction: float) -> torch.Tensor:
@@ -121,7 +126,7 @@ def corner_crop(x: torch.Tensor, corner: Corner, fraction: float) -> torch.Tenso
     ch, cw = crop_size(h, fraction), crop_size(w, fraction)
     top = {"t": 0, "b": h - ch, "c": (h - ch) // 2}[corner[0]]
     left = {"l": 0, "r": w - cw, "c": (w - cw) // 2}[corner[1]]
-    return resize(TF.crop(x, top, left, ch, cw), (h, w))
+    return resize(_tf().crop(x, top, left, ch, cw), (h, w))
 
 
 def hflip_corner_crop(x: torch.Tensor, corner: Corner, fraction: float) -> torch.Tensor:

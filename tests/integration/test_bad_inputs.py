@@ -1087,3 +1087,36 @@ def test_lightning_optimizer_options_name_the_model_options(in_tmp, capsys):
         assert f"error: {start}" in message and "--model.optimizer NAME" in message, message
         assert "--model.scheduler NAME" in message and "no weight decay on norms and biases" in message
     assert not (in_tmp / "runs").exists()  # refused before anything was built
+
+
+# Row 80: --test_after_fit true with no test images says there is nothing to test.
+def test_test_after_fit_without_test_images_says_nothing_to_test(in_tmp, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    args = ["fit", "--data.test_fraction", "0", "--test_after_fit", "true", *QUICK, *QUIET]
+    cli = CNNCli(args=[*args, "--model.channels", "[4]", "--model.hidden", "[]"])
+    assert cli.test_results is None and Path(cli.trainer.checkpoint_callback.best_model_path).is_file()
+    message = (
+        "Nothing to test: DigitsDataModule holds out no test images (test_fraction=0.0) and has no test set of its"
+        " own. --test_after_fit skips the test."
+    )
+    assert message in [r.getMessage() for r in caplog.records]
+
+
+# Row 81: a val/... monitor in a fit without validation watches the training metric, and says so once.
+def test_validation_monitor_without_validation_falls_back_to_training(fast_trainer, caplog):
+    import logging
+
+    from lightning_cnn import SnapshotBest
+
+    caplog.set_level(logging.INFO)
+    snapshot = SnapshotBest()
+    trainer = pl.Trainer(**{**fast_trainer, "callbacks": [snapshot]}, max_epochs=2, limit_train_batches=2)
+    trainer.fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(val_fraction=0))
+    message = (
+        "SnapshotBest: DigitsDataModule has no validation split (val_fraction=0), so it monitors train/loss instead"
+        " of val/loss."
+    )
+    assert [r.getMessage() for r in caplog.records].count(message) == 1
+    assert snapshot.monitor == "train/loss" and Path(snapshot.best_model_path).is_file()

@@ -58,7 +58,7 @@ def test_split_properties(class_counts, fracs, seed, order_seed):
 @given(val=st.floats(allow_nan=True, allow_infinity=True), test=st.floats(min_value=-2, max_value=2))
 def test_fractions_outside_the_open_interval_or_summing_to_one_are_refused(val, test):
     labels = np.repeat([0, 1], 50)
-    valid = 0 < val < 1 and (test == 0 or 0 < test < 1) and val + test < 1
+    valid = (val == 0 or 0 < val < 1) and (test == 0 or 0 < test < 1) and val + test < 1
     if valid:
         return
     with pytest.raises(ValueError, match=r"Expected (val_fraction|test_fraction|val_fraction \+ test_fraction)"):

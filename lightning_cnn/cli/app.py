@@ -66,7 +66,9 @@ class CNNCli(LightningCLI):
     ``num_classes`` and ``in_channels`` flow from the data to the model. The checkpoint of the best
     validation epoch (``--checkpoint.monitor``, default ``val/loss``) is saved as ``best.ckpt`` under the
     run folder, beside ``last.ckpt``. ``fit --test_after_fit true`` tests the best checkpoint when
-    training ends and prints where the checkpoint and logs are.
+    training ends and prints where the checkpoint and logs are. The callbacks and checkpoint plugin every run gets
+    are ``--defaults.*`` options (:mod:`lightning_cnn.cli.defaults`); runs go under ``--trainer.default_root_dir``
+    when one is given (else ``runs/``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ def module_normalizes(module: Any) -> bool:
 
 
 def datamodule_contract(data: Any) -> dict[str, Any]:
-    """``normalize``, ``mean``, ``std``, ``in_channels``, ``image_size`` (``[H, W]``) and ``class_names`` of ``data``.
+    """``normalize``, ``mean``, ``std``, ``in_channels``, ``image_size`` (``[H, W]``), ``class_names``, ``task`` of ``data``.
 
     A fact the DataModule cannot tell (e.g. class names without a training root) is ``None``. Without an
     ``image_size``, the size is read off the first training image (unaugmented: no random number is drawn).
@@ -49,4 +49,5 @@ def datamodule_contract(data: Any) -> dict[str, Any]:
         "in_channels": fact("in_channels"),
         "image_size": [size, size] if isinstance(size, int) else size,
         "class_names": None if names is None else [str(n) for n in names],
+        "task": fact("task"),
     }

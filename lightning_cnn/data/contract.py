@@ -23,9 +23,10 @@ def module_normalizes(module: Any) -> bool:
 
 
 def datamodule_contract(data: Any) -> dict[str, Any]:
-    """``normalize``, ``mean``, ``std``, ``in_channels``, ``image_size`` (``[H, W]``), ``class_names``, ``task`` of ``data``.
+    """``normalize``, ``mean``, ``std``, ``in_channels``, ``image_size`` (``[H, W]``) and ``class_names`` of ``data``.
 
-    A fact the DataModule cannot tell (e.g. class names without a training root) is ``None``. Without an
+    And its ``task`` (``"multilabel"`` for a 0/1 label matrix, else ``"multiclass"``). A fact the DataModule
+    cannot tell (e.g. class names without a training root) is ``None``. Without an
     ``image_size``, the size is read off the first training image (unaugmented: no random number is drawn).
     """
 

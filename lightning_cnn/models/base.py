@@ -51,7 +51,8 @@ class ClassifierModule(LearnsTask, OwnsInputContract, pl.LightningModule):
     ranks and logged at epoch end as ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``,
     ``val/f1``, ``val/nll``, ``val/ece`` (and ``test/...`` alike). ``predict_step`` returns
     probabilities. Multi-label data (a 0/1 label matrix) makes it multi-label (:mod:`~lightning_cnn.models.task`):
-    sigmoid loss, ``val/acc``, ``val/f1``, ``val/map``, ``val/exact_match``, per-label probabilities. The module owns its input contract (:class:`~lightning_cnn.models.contract.OwnsInputContract`):
+    sigmoid loss, ``val/acc``, ``val/f1``, ``val/map``, ``val/exact_match``, per-label probabilities.
+    The module owns its input contract (:class:`~lightning_cnn.models.contract.OwnsInputContract`):
     learned from the DataModule when fitting and saved in its ``state_dict``, it makes ``forward`` take raw
     ``[0, 1]`` images. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module. A subclass that
     needs other parameter groups (per-group learning rates) overrides :meth:`create_optimizer`; the scheduler is

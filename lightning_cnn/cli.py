@@ -42,6 +42,7 @@ from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.data import (
     ArrayDataModule,
     ClassifierDataModule,
+    CSVImageDataModule,
     DigitsDataModule,
     ImageFolderDataModule,
     TorchvisionDataModule,
@@ -79,7 +80,9 @@ def _catalogue() -> str:
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-_DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
+_DATA: tuple[type, ...] = (
+    DigitsDataModule, ImageFolderDataModule, ArrayDataModule, CSVImageDataModule, TorchvisionDataModule
+)  # fmt: skip
 
 
 class _Parser(LightningArgumentParser):

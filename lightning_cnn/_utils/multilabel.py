@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torchmetrics import Metric
@@ -13,7 +13,9 @@ from torchmetrics.classification import (
     MultilabelF1Score,
 )
 
-__all__ = ["MULTILABEL", "TASKS", "TaskName", "label_targets", "multilabel_scores"]
+from lightning_cnn._utils.protocols import HasTask
+
+__all__ = ["MULTILABEL", "TASKS", "TaskName", "is_multilabel", "label_targets", "multilabel_scores"]
 
 TaskName = Literal["multiclass", "multilabel"]
 TASKS: tuple[str, ...] = get_args(TaskName)
@@ -51,3 +53,13 @@ def label_targets(y: torch.Tensor) -> torch.Tensor:
         [[1, 0]]
     """
     return y.round().long() if y.is_floating_point() else y.long()
+
+
+def is_multilabel(module: Any) -> bool:
+    """Whether ``module`` says (:class:`~lightning_cnn._utils.protocols.HasTask`) that its task is multi-label.
+
+    Example:
+        >>> is_multilabel(object())
+        False
+    """
+    return isinstance(module, HasTask) and module.task == MULTILABEL

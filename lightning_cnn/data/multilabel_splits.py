@@ -103,9 +103,9 @@ def iterative_stratification(
     names = _names(num_labels, class_names)
     where = [str(s) for s in split_names] if split_names is not None else [str(j) for j in range(k)]
     counts = y.sum(0)
-    for label in np.flatnonzero(counts < k):
+    for column in np.flatnonzero(counts < k):
         warnings.warn(
-            f"Label {names[label]!r} has {int(counts[label])} sample(s): too few to give each of the {k} splits"
+            f"Label {names[column]!r} has {int(counts[column])} sample(s): too few to give each of the {k} splits"
             f" ({', '.join(where)}) one, so its frequency cannot be kept in every split. Add samples of it, or"
             " use fewer splits.",
             stacklevel=2,

@@ -92,7 +92,7 @@ def stratified_split(
     """
     if np.ndim(labels) == 2:  # a 0/1 label matrix [N, L]: multi-label, by iterative stratification
         check_fractions(val_fraction, test_fraction)
-        return multilabel_split(labels, val_fraction, test_fraction, seed, class_names)
+        return multilabel_split(np.asarray(labels), val_fraction, test_fraction, seed, class_names)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for name, idx, n_val, n_test in _class_cuts(labels, val_fraction, test_fraction, seed, class_names):
         if n_val < 1 or (test_fraction > 0 and n_test < 1) or idx.size - n_val - n_test < 1:
@@ -180,7 +180,7 @@ def stratified_folds(
     check_folds(num_folds, 0)
     if np.ndim(labels) == 2:  # multi-label: iterative stratification
         check_fractions(val_fraction, test_fraction)
-        return multilabel_folds(labels, num_folds, val_fraction, test_fraction, seed, class_names)
+        return multilabel_folds(np.asarray(labels), num_folds, val_fraction, test_fraction, seed, class_names)
     test: list[np.ndarray] = []
     dealt: list[list[np.ndarray]] = [[] for _ in range(num_folds)]
     turn = 0

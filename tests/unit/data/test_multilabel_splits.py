@@ -104,6 +104,7 @@ def test_folds_are_equal_and_stratified():
     y = _labels(n=480)
     test, folds = multilabel_folds(y, 3, 0.15, 0.15, seed=0)
     assert max(len(f) for f in folds) - min(len(f) for f in folds) <= 3
+    assert len(np.concatenate([test, *folds])) == len(np.unique(np.concatenate([test, *folds]))) == len(y)
     for f in folds:
         assert np.abs(y[f].mean(0) - y.mean(0)).max() <= 0.03
 

@@ -61,7 +61,7 @@ def test_the_module_learns_the_task_from_an_array_datamodule():
     dm = ArrayDataModule(rng.random((40, 8, 8)).astype(np.float32), y, class_names=["odd", "big"])
     assert dm.task == "multilabel" and dm.num_classes == 2 and dm.class_names == ["odd", "big"]
     dm.setup("fit")
-    x0, y0 = dm.train_set[0]
+    _x0, y0 = dm.train_set[0]
     assert y0.dtype == torch.float32 and y0.shape == (2,)
     assert dm.input_contract()["task"] == "multilabel"
 
@@ -80,12 +80,16 @@ def test_multilabel_loss_maps_the_default(spec, expected):
 
 @pytest.mark.parametrize("name", ["weighted_cross_entropy", "kl_div", "pseudo_huber", "l1", "mse"])
 def test_multiclass_only_losses_are_refused_by_name(name):
-    with pytest.raises(ValueError, match=re.escape(f"for multi-label data (a 0/1 label matrix [N, L]), but got {name!r}")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"for multi-label data (a 0/1 label matrix [N, L]), but got {name!r}")
+    ):
         multilabel_loss({"cross_entropy": 1.0, name: 1.0})
 
 
 def test_a_multilabel_checkpoint_refuses_multiclass_data_by_the_task():
     contract = InputContract()
     contract.learn({"normalize": "none", "in_channels": 1, "class_names": ["a", "b"], "task": "multilabel"})
-    with pytest.raises(ValueError, match="m.ckpt was trained on task='multilabel', but the data gives task='multiclass'"):
+    with pytest.raises(
+        ValueError, match="m.ckpt was trained on task='multilabel', but the data gives task='multiclass'"
+    ):
         check_contract(contract, {"task": "multiclass"}, "m.ckpt", "the data")

@@ -145,7 +145,9 @@ class ArrayDataModule(ClassifierDataModule):
     must lie in ``[0, 1]`` already, and every pixel must be finite (both checked when the arrays are read: at
     construction for arrays, at the first use for an ``.npz`` file). Labels are class indices ``0..K-1``:
     without ``class_names`` each index up to the largest must occur (``{1, 2}`` would leave class 0 without an
-    image and is refused, naming the labels); with them, each label below ``len(class_names)``. An ``.npz`` file
+    image and is refused, naming the labels); with them, each label below ``len(class_names)``. A 0/1 matrix
+    ``[N, L]`` instead makes the task multi-label (one column per label, an image may have several; see
+    :mod:`~lightning_cnn.models.task`), split by iterative stratification. An ``.npz`` file
     holds ``x`` and ``y``, and optionally ``x_test`` and ``y_test`` as an explicit test set (read only in
     ``test``; its channels must be the training images').
 

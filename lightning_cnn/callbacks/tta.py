@@ -134,11 +134,9 @@ class TestTimeAugmentation(EvaluationCallback):
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if self.random_passes and is_multilabel(pl_module):
-            raise ValueError(
-                f"Expected random_passes=0 for a multi-label module (its views are merged label by label), but got"
-                f" random_passes={self.random_passes}. Use deterministic views (and mc_dropout) only."
-            )
+        # The module learns its task after the callbacks' setup: the DataModule tells it already.
+        if is_multilabel(pl_module) or is_multilabel(getattr(trainer, "datamodule", None)):
+            self._refuse_random_passes()
         if self.random_passes and self._augmentation is None:
             datamodule = getattr(trainer, "datamodule", None)
             if isinstance(datamodule, HasAugmentation):
@@ -148,6 +146,13 @@ class TestTimeAugmentation(EvaluationCallback):
                     f"random_passes={self.random_passes} replays the training augmentation, but the DataModule has"
                     " none: give augment (a preset, list or dict, as the DataModule's augment) to the callback."
                 )
+
+    def _refuse_random_passes(self) -> None:
+        if self.random_passes:
+            raise ValueError(
+                f"Expected random_passes=0 for a multi-label module (its views are merged label by label), but got"
+                f" random_passes={self.random_passes}. Use deterministic views (and mc_dropout) only."
+            )
 
     @property
     def state_key(self) -> str:
@@ -202,6 +207,7 @@ class TestTimeAugmentation(EvaluationCallback):
         x, y = self.batch_to_input(batch)
         seed = self.seed + batch_idx + 1_000_003 * trainer.global_rank
         if is_multilabel(module):  # per-label sigmoid probabilities, merged label by label
+            self._refuse_random_passes()
             with forward_context(trainer):
                 probs = merge_label_probs(self.view_logits(module, x, seed).float(), self.merge)
             if y is not None and stage != "predict":

@@ -1169,6 +1169,16 @@ def test_a_multiclass_only_loss_with_multilabel_data_is_refused(fast_trainer, op
         fit(model, ArrayDataModule(x, y, batch_size=8), fast_trainer)
 
 
+# Row 101: sampler="balanced" with multi-label data.
+def test_a_balanced_sampler_with_multilabel_data_is_refused(fast_trainer):
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _multilabel_arrays()
+    message = "Expected class indices for sampler='balanced' (every class drawn equally often), but got a multi-label"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(num_classes=2, channels=(4,), hidden=()), ArrayDataModule(x, y, sampler="balanced"), fast_trainer)
+
+
 # Row 102: TTA's random passes on a multi-label module.
 def test_tta_random_passes_on_a_multilabel_module_are_refused(fast_trainer):
     from lightning_cnn import ArrayDataModule, TestTimeAugmentation

@@ -103,7 +103,8 @@ def test_tta_and_ensembles_merge_per_label_probabilities(trained, tmp_path):
     scores = trainer.test(load_classifier(ckpt), _data(), verbose=False)[0]
     for name in ("acc", "f1", "map", "exact_match"):  # two identical members: the ensemble is each of them
         assert scores[f"test/ensemble_{name}"] == pytest.approx(scores[f"test/member0_{name}"], abs=1e-6)
-        assert scores[f"test/ensemble_vote_{name}"] == pytest.approx(scores[f"test/member0_{name}"], abs=1e-6)
+        if name != "map":  # the vote's probabilities are vote shares: the same labels, a coarser ranking
+            assert scores[f"test/ensemble_vote_{name}"] == pytest.approx(scores[f"test/member0_{name}"], abs=1e-6)
     assert scores["test/ensemble_f1"] == pytest.approx(scores["test/f1"], abs=1e-6)
 
 

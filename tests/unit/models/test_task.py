@@ -93,3 +93,12 @@ def test_a_multilabel_checkpoint_refuses_multiclass_data_by_the_task():
         ValueError, match="m.ckpt was trained on task='multilabel', but the data gives task='multiclass'"
     ):
         check_contract(contract, {"task": "multiclass"}, "m.ckpt", "the data")
+
+
+def test_an_exported_multilabel_model_ends_in_a_sigmoid_per_label():
+    from lightning_cnn.export import ExportedClassifier
+
+    model = _multilabel_model().eval()
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(ExportedClassifier(model)(x), model(x).sigmoid())

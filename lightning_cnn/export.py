@@ -37,6 +37,8 @@ __all__ = [
 class ExportedClassifier(nn.Module):
     """A classifier as it is exported: raw images ``[N, C, H, W]`` in ``[0, 1]`` to probabilities ``[N, K]``.
 
+    Class probabilities (softmax), or per-label sigmoid probabilities for a multi-label model.
+
     The model's own normalization runs inside (in its ``forward``, or here for a module whose ``forward``
     leaves it to the DataModule).
 
@@ -53,7 +55,7 @@ class ExportedClassifier(nn.Module):
         self.preprocess: nn.Module = nn.Identity() if model.normalizes_inputs else model.input_contract
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.preprocess(x)).float().softmax(-1)
+        return self.model.probabilities(self.model(self.preprocess(x)))  # softmax, or a sigmoid per label
 
 
 def export_metadata(model: ClassifierModule) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from lightning_cnn._utils.io import load_checkpoint_file
 from lightning_cnn.callbacks.members import import_class
 from lightning_cnn.data.readers import load_image
+from lightning_cnn.functional.multilabel import labels_above
 from lightning_cnn.models import ClassifierModule
 from lightning_cnn.models.contract import InputContract
 
@@ -27,15 +28,20 @@ _LUMA = (0.299, 0.587, 0.114)
 class Classification:
     """What :func:`classify` returns: a predicted class name and the class probabilities of each image.
 
+    For a multi-label model each image gets the labels whose probability is above the threshold
+    (:attr:`label_sets`), and the probabilities are per label (sigmoid; a row does not sum to one).
+
     Attributes:
-        labels: the predicted class name of each image.
+        labels: the predicted class name of each image (multi-label: its labels joined by ``";"``).
         probabilities: ``[N, num_classes]`` class probabilities, rows in the order of the images.
         class_names: the names of the probability columns.
+        label_sets: a multi-label model's labels of each image, above the threshold (``None``: multiclass).
     """
 
     labels: list[str]
     probabilities: torch.Tensor
     class_names: list[str]
+    label_sets: list[list[str]] | None = None
 
     @property
     def confidences(self) -> list[float]:
@@ -177,13 +183,14 @@ def to_model_input(images: Any, model: ClassifierModule) -> torch.Tensor:
 
 
 @torch.no_grad()
-def classify(model: ClassifierModule, images: Any, batch_size: int = 256) -> Classification:
+def classify(model: ClassifierModule, images: Any, batch_size: int = 256, threshold: float = 0.5) -> Classification:
     """Classify images: file paths, PIL images, NumPy arrays or tensors, one or a list (see :func:`to_model_input`).
 
     Args:
         model: a trained model (e.g. from :func:`load_classifier`); it runs in eval mode, on its device.
         images: one image, a batch, or a list of them.
         batch_size: images per forward.
+        threshold: a multi-label model's probability above which an image has a label.
 
     Returns:
         The predicted class names and the probabilities, named by the model's class names (``"0"``, ``"1"``, ...
@@ -203,8 +210,11 @@ def classify(model: ClassifierModule, images: Any, batch_size: int = 256) -> Cla
     try:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         x = to_model_input(images, model)
-        probs = torch.cat([model(chunk.to(device)).float().softmax(-1).cpu() for chunk in x.split(batch_size)])
+        probs = torch.cat([model.probabilities(model(chunk.to(device))).cpu() for chunk in x.split(batch_size)])
     finally:
         model.train(was_training)
     names = model.input_contract.class_names or [str(i) for i in range(probs.shape[1])]
+    if model.multilabel:
+        sets = labels_above(probs, names, threshold)
+        return Classification([";".join(s) for s in sets], probs, names, sets)
     return Classification([names[i] for i in probs.argmax(-1).tolist()], probs, names)

@@ -17,13 +17,25 @@ from torch import nn
 
 from lightning_cnn._utils.validation import check_choice, check_positive, check_probability, check_weights
 
-__all__ = ["LOSSES", "LOSS_NAMES", "ClassificationLoss", "LossMixture", "LossName", "build_loss", "to_probabilities"]
+__all__ = [
+    "LOSSES",
+    "LOSS_NAMES",
+    "MULTILABEL_LOSSES",
+    "ClassificationLoss",
+    "LossMixture",
+    "LossName",
+    "build_loss",
+    "multilabel_loss",
+    "to_probabilities",
+]
 
 LossName = Literal[
     "cross_entropy", "weighted_cross_entropy", "sigmoid_cross_entropy", "kl_div", "pseudo_huber", "l1", "mse"
 ]
 LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 LOSSES = LOSS_NAMES
+#: The losses of a multi-label task (a sigmoid per label); the others need one class per image.
+MULTILABEL_LOSSES: tuple[str, ...] = ("sigmoid_cross_entropy",)
 
 
 def to_probabilities(target: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -154,3 +166,35 @@ def build_loss(spec: str | Mapping[str, float], **options: Any) -> nn.Module:
             return ClassificationLoss(next(iter(spec)), **options)
         return LossMixture(spec, **options)
     return ClassificationLoss(spec, **options)
+
+
+def multilabel_loss(spec: str | Mapping[str, float]) -> str | dict[str, float]:
+    """The loss of a multi-label task for ``spec``: ``"cross_entropy"`` (the default) becomes the sigmoid one.
+
+    Raises:
+        ValueError: naming a loss of ``spec`` that needs one class per image (a softmax over the classes).
+
+    Example:
+        >>> multilabel_loss("cross_entropy")
+        'sigmoid_cross_entropy'
+        >>> multilabel_loss("kl_div")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected loss to be one of ('sigmoid_cross_entropy',) (or 'cross_entropy', which means it) \
+for multi-label data (a 0/1 label matrix [N, L]), but got 'kl_div': it compares softmax probabilities over \
+the classes, where each label is its own yes/no question.
+    """
+    names = dict(spec) if isinstance(spec, Mapping) else {spec: 1.0}
+    mapped: dict[str, float] = {}
+    for name, weight in names.items():
+        name = "sigmoid_cross_entropy" if name == "cross_entropy" else name
+        if name not in MULTILABEL_LOSSES:
+            raise ValueError(
+                f"Expected loss to be one of {MULTILABEL_LOSSES} (or 'cross_entropy', which means it) for multi-label"
+                f" data (a 0/1 label matrix [N, L]), but got {name!r}: it compares softmax probabilities over the"
+                " classes, where each label is its own yes/no question."
+            )
+        mapped[name] = mapped.get(name, 0.0) + weight
+    if not isinstance(spec, Mapping):
+        return next(iter(mapped))
+    return mapped

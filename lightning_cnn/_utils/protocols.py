@@ -22,6 +22,7 @@ __all__ = [
     "HasPredictIds",
     "HasPreviewImages",
     "HasSplit",
+    "HasTask",
     "HasTestProbabilities",
     "OwnsNormalization",
 ]
@@ -118,3 +119,14 @@ class OwnsNormalization(Protocol):
     """
 
     normalizes_inputs: bool
+
+
+@runtime_checkable
+class HasTask(Protocol):
+    """A module that says its task, ``"multilabel"`` or ``"multiclass"``.
+
+    TTA, ensembles and predictions of a multi-label module merge, score and write per-label sigmoid probabilities.
+    """
+
+    @property
+    def task(self) -> str: ...

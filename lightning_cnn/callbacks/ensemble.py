@@ -14,6 +14,7 @@ from torchmetrics import MetricCollection
 from typing_extensions import override
 
 from lightning_cnn._utils.batch import class_indices
+from lightning_cnn._utils.multilabel import is_multilabel
 from lightning_cnn._utils.protocols import ChecksCheckpointData
 from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.callbacks.evaluation import (
@@ -24,7 +25,13 @@ from lightning_cnn.callbacks.evaluation import (
     update_scores,
 )
 from lightning_cnn.callbacks.members import expand_checkpoints, load_member_checkpoint
-from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_log_probs
+from lightning_cnn.callbacks.multilabel import (
+    as_log_probs,
+    ensemble_label_values,
+    make_label_scores,
+    update_label_scores,
+)
+from lightning_cnn.functional import MERGE_MODES, MergeMode, merge_label_probs, merge_log_probs
 from lightning_cnn.tta import ViewName, make_views
 
 __all__ = ["ENSEMBLE_MERGES", "EnsembleEvaluation", "EnsembleMerge"]
@@ -60,6 +67,10 @@ class EnsembleEvaluation(EvaluationCallback):
     ``ensemble_nll`` and ``ensemble_ece``, the majority vote's ``ensemble_vote_acc``, and the accuracy gain
     of the ensemble over the best and the mean member, ``ensemble_gain_vs_best`` and
     ``ensemble_gain_vs_mean``. All are torchmetrics objects owned by the callback, synced across ranks.
+    Multi-label members (their task learned from multi-label data) are merged label by label
+    (:func:`~lightning_cnn.functional.merge_label_probs`: the mean sigmoid probability, and a majority vote per
+    label), and ``member{i}_``, ``ensemble_`` and ``ensemble_vote_`` ``acc``, ``f1``, ``map``, ``exact_match`` and
+    ``member_mean_f1`` are logged.
     In predict, the ensemble's probabilities replace a ``[B, num_classes]`` output of ``predict_step`` and
     are kept in :attr:`predictions`.
 
@@ -221,12 +232,18 @@ class EnsembleEvaluation(EvaluationCallback):
         if "predict" in self.stages:
             self._prepare(trainer, pl_module, "predict")
 
-    def _streams(self, stage: str, m: int, num_classes: int, device: torch.device) -> dict[str, MetricCollection]:
+    def _streams(
+        self, stage: str, m: int, num_classes: int, device: torch.device, multilabel: bool = False
+    ) -> dict[str, MetricCollection]:
         streams = self._scores.get(stage)
         if streams is None or len(streams) != m + 2:
-            streams = {f"member{i}": make_scores(num_classes, ece=False) for i in range(m)}
-            streams["ensemble"] = make_scores(num_classes)
-            streams["ensemble_vote"] = make_scores(num_classes, ece=False)
+            if multilabel:
+                streams = {f"member{i}": make_label_scores(num_classes) for i in range(m)}
+                streams |= {"ensemble": make_label_scores(num_classes), "ensemble_vote": make_label_scores(num_classes)}
+            else:
+                streams = {f"member{i}": make_scores(num_classes, ece=False) for i in range(m)}
+                streams["ensemble"] = make_scores(num_classes)
+                streams["ensemble_vote"] = make_scores(num_classes, ece=False)
             self._scores[stage] = streams
         for s in streams.values():
             s.to(device)
@@ -237,6 +254,8 @@ class EnsembleEvaluation(EvaluationCallback):
         self, trainer: Trainer, module: LightningModule, batch: Any, batch_idx: int, stage: str
     ) -> torch.Tensor:
         x, y = self.batch_to_input(batch)
+        if is_multilabel(self.members[0] if self.members else module):
+            return self._evaluate_labels(trainer, x, y, stage)
         with forward_context(trainer):
             if len(self.views) == 1 and self.views[0].name == "identity":
                 logits = self.member_logits(x).float()
@@ -253,9 +272,32 @@ class EnsembleEvaluation(EvaluationCallback):
             update_scores(streams["ensemble_vote"], merge_log_probs(logits, "vote"), labels)
         return merged
 
+    def _evaluate_labels(self, trainer: Trainer, x: torch.Tensor, y: torch.Tensor | None, stage: str) -> torch.Tensor:
+        """A multi-label batch: each member's views merged label by label, then the members (mean and vote)."""
+        with forward_context(trainer):
+            if len(self.views) == 1 and self.views[0].name == "identity":
+                logits = self.member_logits(x).float()
+            else:  # [K, M, B, L] -> per member, its views' merged probabilities, back as logits [M, B, L]
+                per_view = torch.stack([self.member_logits(view(x)).float() for view in self.views])
+                probs = torch.stack([merge_label_probs(v, self.view_merge) for v in per_view.unbind(1)])
+                logits = torch.logit(probs, eps=1e-6)
+        merged = merge_label_probs(logits, self.merge)
+        if y is not None and stage != "predict":
+            streams = self._streams(stage, logits.shape[0], logits.shape[-1], logits.device, multilabel=True)
+            for i, member in enumerate(logits):
+                update_label_scores(streams[f"member{i}"], member.sigmoid(), y)
+            update_label_scores(streams["ensemble"], merged, y)
+            update_label_scores(streams["ensemble_vote"], merge_label_probs(logits, "vote"), y)
+        return as_log_probs(merged)
+
     @override
     def log_epoch(self, module: LightningModule, stage: str) -> None:
         streams = self._scores[stage]
+        if "map" in next(iter(streams.values())):  # multi-label streams
+            self.log_values(module, stage, ensemble_label_values(streams))
+            for scores in streams.values():
+                scores.reset()
+            return
         values: dict[str, torch.Tensor] = {}
         member_acc, member_nll = [], []
         for name, scores in streams.items():

@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.distributed import gather
+from lightning_cnn._utils.multilabel import is_multilabel
 from lightning_cnn._utils.protocols import HasClassNames, HasTestProbabilities
 from lightning_cnn.callbacks.figures import send_figure
 
@@ -264,8 +265,8 @@ class TrainingPlots(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2:
-            return
+        if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or is_multilabel(pl_module):
+            return  # a multi-label module has no confusion matrix or reliability diagram of one softmax
         target = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
         if not isinstance(target, torch.Tensor):
             return

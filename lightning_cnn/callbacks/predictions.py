@@ -17,7 +17,10 @@ from typing_extensions import override
 from lightning_cnn._utils.batch import class_indices
 from lightning_cnn._utils.distributed import gather, gather_uneven
 from lightning_cnn._utils.io import atomic_open
+from lightning_cnn._utils.multilabel import is_multilabel, label_targets
 from lightning_cnn._utils.protocols import HasClassNames, HasPredictIds
+from lightning_cnn._utils.validation import check_probability
+from lightning_cnn.functional.multilabel import labels_above
 
 __all__ = ["PredictionWriter"]
 
@@ -38,10 +41,16 @@ class PredictionWriter(BasePredictionWriter):
     decided once per run on the first batch (probabilities lie in [0, 1] and sum to 1 within the output dtype's
     precision), logits go through ``softmax``.
 
+    A multi-label module (:class:`~lightning_cnn._utils.protocols.HasTask` says ``"multilabel"``) predicts a
+    probability per label: ``label`` is then the image's true labels and ``predicted`` the labels whose probability
+    is above ``threshold``, each list joined by ``";"``; there is no ``confidence`` column, and outputs outside
+    ``[0, 1]`` are logits that go through ``sigmoid``.
+
     Args:
         path: the CSV file (``None``: ``predictions.csv`` in the logger's folder, else ``default_root_dir``).
         probabilities: also write each class's probability.
         class_names: names for the class indices (``None``: the DataModule's ``class_names``, else the indices).
+        threshold: the probability above which a multi-label image is given a label.
         strict: raise when ``predict_step`` returns something else than ``[B, num_classes]``; with ``False``, warn
             once and write nothing (``lightning-cnn predict`` adds the writer so, for subclasses whose
             ``predict_step`` returns other things).
@@ -57,8 +66,12 @@ class PredictionWriter(BasePredictionWriter):
         probabilities: bool = True,
         class_names: Sequence[str] | None = None,
         strict: bool = True,
+        threshold: float = 0.5,
     ) -> None:
         super().__init__(write_interval="batch")
+        check_probability("threshold", threshold)
+        self.threshold = threshold
+        self._multilabel = False
         self.path = Path(path) if path is not None else None
         self.probabilities = probabilities
         self.class_names = list(class_names) if class_names is not None else None
@@ -110,6 +123,7 @@ class PredictionWriter(BasePredictionWriter):
     @override
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._reset()
+        self._multilabel = is_multilabel(pl_module)
 
     @override
     def write_on_batch_end(
@@ -147,17 +161,17 @@ class PredictionWriter(BasePredictionWriter):
         if self._are_probs is None:  # decided once per run, on the first batch, with the output dtype's precision
             tol = max(1e-3, k * torch.finfo(prediction.dtype).eps)
             rows = probs.sum(-1)
-            self._are_probs = bool(
-                probs.min() >= 0 and probs.max() <= 1 + tol and torch.allclose(rows, torch.ones_like(rows), atol=tol)
-            )
+            sums = self._multilabel or torch.allclose(rows, torch.ones_like(rows), atol=tol)  # per label: any sum
+            self._are_probs = bool(probs.min() >= 0 and probs.max() <= 1 + tol and sums)
         if not self._are_probs:
-            probs = probs.softmax(-1)
+            probs = probs.sigmoid() if self._multilabel else probs.softmax(-1)
         self._probs.append(probs)
         keys = torch.tensor([[dataloader_idx, i] for i in batch_indices], dtype=torch.long).reshape(n, 2)
         self._keys.append(keys.to(probs.device))
         label = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
         if isinstance(label, torch.Tensor) and label.shape[:1] == (n,):
-            self._labels.append(class_indices(label).to(probs.device))
+            target = label_targets(label) if self._multilabel else class_indices(label)
+            self._labels.append(target.to(probs.device))
 
     @override
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -168,6 +182,7 @@ class PredictionWriter(BasePredictionWriter):
         probs = torch.cat(self._probs) if self._probs else torch.zeros(0, 0, device=device)
         keys = torch.cat(self._keys) if self._keys else torch.zeros(0, 2, dtype=torch.long, device=device)
         labels = torch.cat(self._labels) if has_labels else torch.zeros(n, dtype=torch.long, device=device)
+        labels = labels if labels.ndim == 2 or not self._multilabel else labels[:, None].expand(n, k).contiguous()
         tracked, refused = self._tracked, self._refused
         self._reset()
         ranks = torch.zeros(n, dtype=torch.long)
@@ -229,6 +244,8 @@ class PredictionWriter(BasePredictionWriter):
         ids = self._sample_ids(trainer, keys, tracked)
         several = len(set(keys[:, 0].tolist())) > 1
         path = self._target(trainer)
+        if self._multilabel:
+            return self._write_labels(path, names, ids, probs, keys, labels, several)
         confidence, predicted = probs.max(-1)
         with atomic_open(path, "w", newline="") as file:
             writer = csv.writer(file)
@@ -238,6 +255,33 @@ class PredictionWriter(BasePredictionWriter):
                 label = names[int(labels[row])] if labels is not None else ""
                 cells = [str(int(keys[row, 0]))] * several
                 cells += [sample, label, names[int(predicted[row])], f"{float(confidence[row]):.6f}"]
+                if self.probabilities:
+                    cells += [f"{p:.6f}" for p in probs[row].tolist()]
+                writer.writerow(cells)
+        return path
+
+    def _write_labels(
+        self,
+        path: Path,
+        names: list[str],
+        ids: list[str],
+        probs: torch.Tensor,
+        keys: torch.Tensor,
+        labels: torch.Tensor | None,
+        several: bool,
+    ) -> Path:
+        """The multi-label file: the true and the predicted labels joined by ``;``, and each label's probability."""
+        predicted = labels_above(probs, names, self.threshold)
+        truth = (
+            None if labels is None else [[n for n, v in zip(names, row, strict=True) if v] for row in labels.tolist()]
+        )
+        with atomic_open(path, "w", newline="") as file:
+            writer = csv.writer(file)
+            header = ["dataloader"] * several + ["id", "label", "predicted"]
+            writer.writerow(header + ([f"p_{n}" for n in names] if self.probabilities else []))
+            for row, sample in enumerate(ids):
+                cells = [str(int(keys[row, 0]))] * several
+                cells += [sample, ";".join(truth[row]) if truth is not None else "", ";".join(predicted[row])]
                 if self.probabilities:
                     cells += [f"{p:.6f}" for p in probs[row].tolist()]
                 writer.writerow(cells)

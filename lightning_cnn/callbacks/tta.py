@@ -11,6 +11,7 @@ from torch import nn
 from typing_extensions import override
 
 from lightning_cnn._utils.batch import class_indices
+from lightning_cnn._utils.multilabel import is_multilabel
 from lightning_cnn._utils.protocols import HasAugmentation
 from lightning_cnn._utils.validation import check_positive
 from lightning_cnn.augment import build_augmentation
@@ -21,7 +22,8 @@ from lightning_cnn.callbacks.evaluation import (
     make_scores,
     update_scores,
 )
-from lightning_cnn.functional import MergeMode
+from lightning_cnn.callbacks.multilabel import as_log_probs, make_label_scores, update_label_scores
+from lightning_cnn.functional import MergeMode, merge_label_probs
 from lightning_cnn.tta import TTAModel, View, ViewName, is_dropout, make_views
 
 __all__ = ["TestTimeAugmentation"]
@@ -36,7 +38,9 @@ class TestTimeAugmentation(EvaluationCallback):
     :func:`~lightning_cnn.tta.make_views`) — and, with ``mc_dropout=n``, ``n`` times each with the dropout layers active
     (Monte Carlo dropout) — and merges the ``K·n`` predictions with
     :func:`~lightning_cnn.functional.merge_log_probs`. It logs ``{stage}/tta_acc``, ``{stage}/tta_nll``
-    and ``{stage}/tta_ece`` beside the module's own metrics, from torchmetrics objects it owns (synced
+    and ``{stage}/tta_ece`` beside the module's own metrics (for a multi-label module, whose views' sigmoid
+    probabilities are merged label by label with :func:`~lightning_cnn.functional.merge_label_probs`:
+    ``tta_acc``, ``tta_f1``, ``tta_map`` and ``tta_exact_match``), from torchmetrics objects it owns (synced
     across ranks). In predict it stores the merged probabilities in :attr:`predictions` and, when the
     module's ``predict_step`` returns a ``[B, num_classes]`` tensor, writes them into it, so
     ``trainer.predict`` returns the TTA probabilities.
@@ -130,6 +134,9 @@ class TestTimeAugmentation(EvaluationCallback):
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # The module learns its task after the callbacks' setup: the DataModule tells it already.
+        if is_multilabel(pl_module) or is_multilabel(getattr(trainer, "datamodule", None)):
+            self._refuse_random_passes()
         if self.random_passes and self._augmentation is None:
             datamodule = getattr(trainer, "datamodule", None)
             if isinstance(datamodule, HasAugmentation):
@@ -139,6 +146,13 @@ class TestTimeAugmentation(EvaluationCallback):
                     f"random_passes={self.random_passes} replays the training augmentation, but the DataModule has"
                     " none: give augment (a preset, list or dict, as the DataModule's augment) to the callback."
                 )
+
+    def _refuse_random_passes(self) -> None:
+        if self.random_passes:
+            raise ValueError(
+                f"Expected random_passes=0 for a multi-label module (its views are merged label by label), but got"
+                f" random_passes={self.random_passes}. Use deterministic views (and mc_dropout) only."
+            )
 
     @property
     def state_key(self) -> str:
@@ -192,6 +206,16 @@ class TestTimeAugmentation(EvaluationCallback):
     ) -> torch.Tensor:
         x, y = self.batch_to_input(batch)
         seed = self.seed + batch_idx + 1_000_003 * trainer.global_rank
+        if is_multilabel(module):  # per-label sigmoid probabilities, merged label by label
+            self._refuse_random_passes()
+            with forward_context(trainer):
+                probs = merge_label_probs(self.view_logits(module, x, seed).float(), self.merge)
+            if y is not None and stage != "predict":
+                scores = self._scores.get(stage)
+                if scores is None:
+                    scores = self._scores[stage] = make_label_scores(self.num_classes or probs.shape[-1])
+                update_label_scores(scores, probs, y)
+            return as_log_probs(probs)
         with forward_context(trainer):
             log_probs = self.merged_log_probs(module, x, seed).float()
         if y is not None and stage != "predict":

@@ -9,14 +9,22 @@ from typing import Any, NoReturn
 from lightning.pytorch.cli import LightningArgumentParser
 
 from lightning_cnn._utils.command_line import explain_parser_error
-from lightning_cnn.data import ArrayDataModule, DigitsDataModule, ImageFolderDataModule, TorchvisionDataModule
+from lightning_cnn.data import (
+    ArrayDataModule,
+    CSVImageDataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    TorchvisionDataModule,
+)
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
 
 __all__ = ["DATA", "MODELS", "CNNParser", "catalogue"]
 
 #: The models and DataModules ``--model`` and ``--data`` offer by short name (their own subclasses by import path).
 MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
+DATA: tuple[type, ...] = (
+    DigitsDataModule, ImageFolderDataModule, ArrayDataModule, CSVImageDataModule, TorchvisionDataModule
+)  # fmt: skip
 
 
 def catalogue() -> str:

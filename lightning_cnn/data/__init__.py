@@ -6,7 +6,9 @@
   :mod:`~lightning_cnn.data.torchvision`: one source per file.
 - :mod:`~lightning_cnn.data.readers`: listing image folders and decoding image files.
 - :mod:`~lightning_cnn.data.datasets`: the small datasets the sources hand to loaders, and their collate.
-- :mod:`~lightning_cnn.data.splits`: stratified splits and k-fold splits, their digest and ``splits.json``.
+- :mod:`~lightning_cnn.data.csv_labels`: image files with their labels in a CSV (multi-label).
+- :mod:`~lightning_cnn.data.splits`: stratified splits and k-fold splits, their digest and ``splits.json``;
+  :mod:`~lightning_cnn.data.multilabel_splits`: iterative stratification of a 0/1 label matrix.
 - :mod:`~lightning_cnn.data.normalization`: dataset, per-instance or no normalization, as a module with buffers.
 - :mod:`~lightning_cnn.data.placement`: where augmentation runs (device or loader workers).
 - :mod:`~lightning_cnn.data.compatibility`: checks that a model or a checkpoint fits the data.
@@ -21,8 +23,10 @@ from lightning_cnn.augment import AUGMENTATIONS, PRESETS, BatchAugmentation, Bat
 from lightning_cnn.data.arrays import ArrayDataModule
 from lightning_cnn.data.balanced import WeightedSeededSampler
 from lightning_cnn.data.base import ClassifierDataModule
+from lightning_cnn.data.csv_labels import CSVImageDataModule
 from lightning_cnn.data.digits import DigitsDataModule
 from lightning_cnn.data.folder import ImageFolderDataModule
+from lightning_cnn.data.multilabel_splits import iterative_stratification
 from lightning_cnn.data.placement import resolve_augment_on
 from lightning_cnn.data.readers import BadImageError
 from lightning_cnn.data.resident import DeviceResidentLoader
@@ -36,6 +40,7 @@ __all__ = [
     "BadImageError",
     "BatchAugmentation",
     "BatchTransform",
+    "CSVImageDataModule",
     "ClassifierDataModule",
     "DeviceResidentLoader",
     "DigitsDataModule",
@@ -46,6 +51,7 @@ __all__ = [
     "TorchvisionDataModule",
     "WeightedSeededSampler",
     "build_augmentation",
+    "iterative_stratification",
     "kfold_split",
     "resolve_augment_on",
     "stratified_folds",

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from lightning_cnn._utils.validation import check_choice, check_together
 from lightning_cnn.data.base import ClassifierDataModule
 from lightning_cnn.data.datasets import ArrayDataset
+from lightning_cnn.data.multilabel_splits import check_label_matrix
 
 __all__ = ["ARRAY_LAYOUTS", "ArrayDataModule", "ArrayLayout", "array_layout"]
 
@@ -86,10 +87,30 @@ def _as_images(x: Any, name: str, layout: ArrayLayout) -> torch.Tensor:
 
 
 def _as_labels(y: Any, name: str, n: int, class_names: list[str] | None) -> np.ndarray:
-    """Class indices ``0..K-1``, one per image: every class present without ``class_names``, a name for each with."""
+    """Class indices ``0..K-1``, one per image: every class present without ``class_names``, a name for each with.
+
+    A 2-D array is a multi-label 0/1 matrix ``[N, L]``: one row per image, one column per label (named by
+    ``class_names`` when given, which then holds ``L`` names).
+    """
     labels = np.asarray(y)
+    if labels.ndim == 2:
+        if labels.shape[0] != n:
+            raise ValueError(
+                f"Expected {name} to hold one row of labels per image ({n}), but got {labels.shape[0]} rows"
+                f" (shape {labels.shape})."
+            )
+        matrix = check_label_matrix(labels, name)
+        if class_names is not None and len(class_names) != matrix.shape[1]:
+            raise ValueError(
+                f"{name} has {matrix.shape[1]} label columns, but class_names has {len(class_names)} names"
+                f" ({class_names!r}): give one name per column."
+            )
+        return matrix
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"Expected {name} to be a 1-D array of class indices, but got {labels.dtype} {labels.shape}.")
+        raise ValueError(
+            f"Expected {name} to be a 1-D array of class indices or a 0/1 label matrix [N, L], but got"
+            f" {labels.dtype} {labels.shape}."
+        )
     if labels.shape[0] != n:
         raise ValueError(f"Expected {name} to hold one label per image ({n}), but got {labels.shape[0]}.")
     if labels.size and labels.min() < 0:
@@ -124,13 +145,15 @@ class ArrayDataModule(ClassifierDataModule):
     must lie in ``[0, 1]`` already, and every pixel must be finite (both checked when the arrays are read: at
     construction for arrays, at the first use for an ``.npz`` file). Labels are class indices ``0..K-1``:
     without ``class_names`` each index up to the largest must occur (``{1, 2}`` would leave class 0 without an
-    image and is refused, naming the labels); with them, each label below ``len(class_names)``. An ``.npz`` file
+    image and is refused, naming the labels); with them, each label below ``len(class_names)``. A 0/1 matrix
+    ``[N, L]`` instead makes the task multi-label (one column per label, an image may have several; see
+    :mod:`~lightning_cnn.models.task`), split by iterative stratification. An ``.npz`` file
     holds ``x`` and ``y``, and optionally ``x_test`` and ``y_test`` as an explicit test set (read only in
     ``test``; its channels must be the training images').
 
     Args:
         x: images (Python callers); or ``None`` with ``path``.
-        y: class indices, one per image.
+        y: class indices, one per image; or a 0/1 label matrix ``[N, L]`` (multi-label: one column per label).
         path: an ``.npz`` file with arrays ``x``, ``y`` (and optionally ``x_test``, ``y_test``).
         test_x: explicit test images (``None``: split a test set off ``x``).
         test_y: explicit test labels.
@@ -215,7 +238,9 @@ class ArrayDataModule(ClassifierDataModule):
     @property
     def class_names(self) -> list[str]:
         if self._names is None:
-            self._names = [str(i) for i in range(int(self.labels().max()) + 1)]
+            labels = self.labels()
+            count = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
+            self._names = [str(i) for i in range(count)]
         return self._names
 
     @property

@@ -91,6 +91,12 @@ def balanced_weights(labels: Sequence[int] | np.ndarray) -> np.ndarray:
         [0.3333333333333333, 0.3333333333333333, 0.3333333333333333, 1.0]
     """
     y = np.asarray(labels, dtype=np.int64)
+    if y.ndim == 2:
+        raise ValueError(
+            "Expected class indices for sampler='balanced' (every class drawn equally often), but got a multi-label"
+            f" 0/1 matrix {list(y.shape)}, where an image has several labels: use sampler='weighted' with"
+            " sampler_weights of your choice, or the shuffle."
+        )
     counts = np.bincount(y)
     return 1.0 / counts[y]
 

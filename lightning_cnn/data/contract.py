@@ -25,7 +25,8 @@ def module_normalizes(module: Any) -> bool:
 def datamodule_contract(data: Any) -> dict[str, Any]:
     """``normalize``, ``mean``, ``std``, ``in_channels``, ``image_size`` (``[H, W]``) and ``class_names`` of ``data``.
 
-    A fact the DataModule cannot tell (e.g. class names without a training root) is ``None``. Without an
+    And its ``task`` (``"multilabel"`` for a 0/1 label matrix, else ``"multiclass"``). A fact the DataModule
+    cannot tell (e.g. class names without a training root) is ``None``. Without an
     ``image_size``, the size is read off the first training image (unaugmented: no random number is drawn).
     """
 
@@ -49,4 +50,5 @@ def datamodule_contract(data: Any) -> dict[str, Any]:
         "in_channels": fact("in_channels"),
         "image_size": [size, size] if isinstance(size, int) else size,
         "class_names": None if names is None else [str(n) for n in names],
+        "task": fact("task"),
     }

@@ -10,7 +10,14 @@ from torch.utils.data import Dataset, default_collate
 
 from lightning_cnn.data.readers import load_image
 
-__all__ = ["ArrayDataset", "FileDataset", "collate_images"]
+__all__ = ["ArrayDataset", "FileDataset", "collate_images", "sample_label"]
+
+
+def sample_label(labels: np.ndarray, index: int) -> int | torch.Tensor:
+    """Sample ``index``'s label: its class index, or its float 0/1 row ``[L]`` of a multi-label matrix."""
+    if labels.ndim == 2:
+        return torch.from_numpy(labels[index].astype(np.float32))
+    return int(labels[index])
 
 
 def collate_images(batch: list[Any]) -> Any:
@@ -37,7 +44,7 @@ class FileDataset(Dataset):
 
     Args:
         paths: the image files.
-        labels: class index of each file, or ``None``.
+        labels: class index of each file (or a 0/1 label matrix ``[N, L]``), or ``None``.
         options: keyword arguments of :func:`~lightning_cnn.data.readers.load_image`.
     """
 
@@ -47,9 +54,9 @@ class FileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor] | tuple[torch.Tensor]:
         image = load_image(self.paths[index], **self.options)
-        return (image,) if self.labels is None else (image, int(self.labels[index]))
+        return (image,) if self.labels is None else (image, sample_label(self.labels, index))
 
 
 class ArrayDataset(Dataset):
@@ -57,7 +64,7 @@ class ArrayDataset(Dataset):
 
     Args:
         images: the images.
-        labels: class index of each image.
+        labels: class index of each image (or a 0/1 label matrix ``[N, L]``).
     """
 
     def __init__(self, images: torch.Tensor, labels: np.ndarray) -> None:
@@ -66,7 +73,7 @@ class ArrayDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         x = self.images[index]
         x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
-        return x, int(self.labels[index])
+        return x, sample_label(self.labels, index)

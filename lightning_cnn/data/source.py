@@ -78,6 +78,11 @@ class DataSource:
         return None
 
     @property
+    def task(self) -> str:
+        """``"multilabel"`` when :meth:`labels` is a 0/1 matrix ``[N, L]``, else ``"multiclass"``."""
+        return "multilabel" if np.ndim(self.labels()) == 2 else "multiclass"
+
+    @property
     def num_classes(self) -> int:
         """Number of classes."""
         return len(self.class_names)

@@ -13,6 +13,7 @@ import numpy as np
 
 from lightning_cnn._utils.io import atomic_open
 from lightning_cnn._utils.validation import check_fraction, check_index, check_int, check_positive
+from lightning_cnn.data.multilabel_splits import multilabel_folds, multilabel_split
 from lightning_cnn.data.source import DataSource
 
 __all__ = [
@@ -71,7 +72,8 @@ def stratified_split(
     rank) computes the same split without communication.
 
     Args:
-        labels: class index of every sample.
+        labels: class index of every sample, or a 0/1 label matrix ``[N, L]`` (multi-label: see
+            :func:`~lightning_cnn.data.multilabel_splits.multilabel_split`).
         val_fraction: share of each class for validation, in ``[0, 1)`` (0: no validation split).
         test_fraction: share of each class for the test set, in ``[0, 1)`` (0: no test split).
         seed: seed of the shuffle.
@@ -89,6 +91,9 @@ def stratified_split(
         >>> [len(s[k]) for k in ("train", "val", "test")]
         [12, 4, 4]
     """
+    if np.ndim(labels) == 2:  # a 0/1 label matrix [N, L]: multi-label, by iterative stratification
+        check_fractions(val_fraction, test_fraction)
+        return multilabel_split(np.asarray(labels), val_fraction, test_fraction, seed, class_names)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for name, idx, n_val, n_test in _class_cuts(labels, val_fraction, test_fraction, seed, class_names):
         if (val_fraction > 0 and n_val < 1) or (test_fraction > 0 and n_test < 1) or idx.size - n_val - n_test < 1:
@@ -174,6 +179,9 @@ def stratified_folds(
         (6, [6, 6, 6])
     """
     check_folds(num_folds, 0)
+    if np.ndim(labels) == 2:  # multi-label: iterative stratification
+        check_fractions(val_fraction, test_fraction)
+        return multilabel_folds(np.asarray(labels), num_folds, val_fraction, test_fraction, seed, class_names)
     test: list[np.ndarray] = []
     dealt: list[list[np.ndarray]] = [[] for _ in range(num_folds)]
     turn = 0

@@ -15,6 +15,7 @@ from lightning_cnn.functional.merge import (
     merge_predictions,
     vote_counts,
 )
+from lightning_cnn.functional.multilabel import labels_above, merge_label_probs
 from lightning_cnn.functional.views import (
     CORNERS,
     Corner,
@@ -45,7 +46,9 @@ __all__ = [
     "hflip",
     "hflip_corner_crop",
     "identity",
+    "labels_above",
     "majority_vote",
+    "merge_label_probs",
     "merge_log_probs",
     "merge_predictions",
     "resize",

@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, Metric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
-from lightning_cnn._utils.batch import class_indices, split_batch
+from lightning_cnn._utils.batch import split_batch
 from lightning_cnn._utils.distributed import gather
 from lightning_cnn._utils.validation import (
     check_bool,
@@ -24,7 +23,9 @@ from lightning_cnn._utils.validation import (
 )
 from lightning_cnn.losses import LOSS_NAMES, LossName, build_loss
 from lightning_cnn.models.contract import InputContract, OwnsInputContract
+from lightning_cnn.models.metrics import eval_metrics, train_accuracy
 from lightning_cnn.models.optimization import ConfiguresOptimizers
+from lightning_cnn.models.task import LearnsTask
 from lightning_cnn.optim import OPTIMIZER_NAMES, SCHEDULER_NAMES, OptimizerName, SchedulerName
 
 __all__ = ["ClassifierModule"]
@@ -32,20 +33,7 @@ __all__ = ["ClassifierModule"]
 Stage = Literal["train", "val", "test"]
 
 
-def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
-    metrics: dict[str, Metric] = {
-        "loss": MeanMetric(),
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "f1": MulticlassF1Score(num_classes, average="macro"),
-        "nll": MeanMetric(),
-        "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
-    }
-    if 1 < top_k < num_classes:
-        metrics[f"top{top_k}_acc"] = MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
-    return nn.ModuleDict(metrics)
-
-
-class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModule):
+class ClassifierModule(ConfiguresOptimizers, LearnsTask, OwnsInputContract, pl.LightningModule):
     """A LightningModule for image classification: subclass it and give a network.
 
     A subclass assigns ``self.net`` (any ``nn.Module`` mapping ``[B, C, H, W]`` to logits
@@ -53,7 +41,9 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
     predict steps, the loss, optimizer and scheduler by name, and torchmetrics metrics, synced across
     ranks and logged at epoch end as ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``,
     ``val/f1``, ``val/nll``, ``val/ece`` (and ``test/...`` alike). ``predict_step`` returns
-    probabilities. The module owns its input contract (:class:`~lightning_cnn.models.contract.OwnsInputContract`):
+    probabilities. Multi-label data (a 0/1 label matrix) makes it multi-label (:mod:`~lightning_cnn.models.task`):
+    sigmoid loss, ``val/acc``, ``val/f1``, ``val/map``, ``val/exact_match``, per-label probabilities.
+    The module owns its input contract (:class:`~lightning_cnn.models.contract.OwnsInputContract`):
     learned from the DataModule when fitting and saved in its ``state_dict``, it makes ``forward`` take raw
     ``[0, 1]`` images. Hyperparameters are saved, so ``load_from_checkpoint`` rebuilds the module. A subclass that
     needs other parameter groups (per-group learning rates) overrides :meth:`create_optimizer`; the scheduler is
@@ -165,12 +155,11 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
         self.criterion: nn.Module | None = None
         if class_weights != "balanced":
             self.criterion = build_loss(loss, class_weights=class_weights, **self._loss_options)
-        # The loss already rejects bad labels: no per-step argument check (it would sync with the host).
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.train_acc = train_accuracy(num_classes)  # multiclass; adopt_task() rebuilds the metrics for multi-label
         # A metric, not a tensor: the epoch's train/loss is then averaged over every rank's samples.
         self.train_loss = MeanMetric()
-        self.val_metrics = _eval_metrics(num_classes, top_k)
-        self.test_metrics = _eval_metrics(num_classes, top_k)
+        self.val_metrics = eval_metrics(num_classes, top_k)
+        self.test_metrics = eval_metrics(num_classes, top_k)
         self._resumed_metric_states: dict[str, Any] | None = None  # from a mid-epoch checkpoint, for on_train_start
         self.input_contract = InputContract()  # channels, size, normalization, class names: learned in setup
 
@@ -210,6 +199,7 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
     def setup(self, stage: str) -> None:
         self._apply_fast_path()
         self.learn_input_contract(stage)
+        self.adopt_task()  # multi-label data (or checkpoint): sigmoid loss and multi-label metrics (models/task.py)
         # Predicting computes no loss: "balanced" weights are needed only to fit, validate and test.
         if self.criterion is None and stage != "predict":
             dm = getattr(self.trainer, "datamodule", None)
@@ -244,8 +234,8 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
             raise ValueError("training_step needs labelled batches (x, y), but the batch has no labels.")
         logits = self(x)
         loss = self._loss(logits, y)
-        labels = class_indices(y)
-        self.train_acc.update(logits.detach(), labels)
+        labels = self.metric_target(y)
+        self.train_acc.update(self.probabilities(logits.detach()), labels)
         if self.hparams.get("log_train_step", True):
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         # The epoch's mean is always `train/loss`, whether or not the steps are logged.
@@ -260,11 +250,12 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
             raise ValueError(f"{stage} needs labelled batches (x, y), but the batch has no labels.")
         logits = self(x)
         metrics: dict[str, Metric] = dict(self.val_metrics if stage == "val" else self.test_metrics)  # type: ignore[arg-type]
-        labels = class_indices(y)
+        labels = self.metric_target(y)
         loss = self._loss(logits, y)
         metrics["loss"].update(loss.detach(), weight=x.shape[0])
-        metrics["nll"].update(F.cross_entropy(logits.detach().float(), labels, reduction="none"))
-        probs = logits.detach().float().softmax(-1)
+        if "nll" in metrics:  # multiclass only
+            metrics["nll"].update(F.cross_entropy(logits.detach().float(), labels, reduction="none"))
+        probs = self.probabilities(logits.detach())
         for name, metric in metrics.items():
             if name not in ("loss", "nll"):
                 metric.update(probs, labels)
@@ -280,9 +271,9 @@ class ClassifierModule(ConfiguresOptimizers, OwnsInputContract, pl.LightningModu
         return self._eval_step(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        """Return class probabilities ``[B, num_classes]``."""
+        """Return class probabilities ``[B, num_classes]`` (per-label sigmoid probabilities for a multi-label task)."""
         x, _ = self._unpack(batch)
-        return self(x).float().softmax(-1)
+        return self.probabilities(self(x))
 
     # ------------------------------------------------------------------ checkpoints
     def _train_metrics(self) -> dict[str, Metric]:

@@ -94,9 +94,14 @@ class InputContract(nn.Module):
         names = self._facts.get("class_names")
         return None if names is None else list(names)
 
+    @property
+    def task(self) -> str:
+        """``"multilabel"`` (one sigmoid per label) or ``"multiclass"`` (one softmax; also before it is learned)."""
+        return str(self._facts.get("task") or "multiclass")
+
     def describe(self) -> dict[str, Any]:
         """The facts as plain values (``normalize``, ``in_channels``, ``image_size``, ``class_names``, ...)."""
-        order = ("normalize", "in_channels", "image_size", "class_names", "model_class")
+        order = ("normalize", "in_channels", "image_size", "class_names", "task", "model_class")
         return {key: self._facts[key] for key in order if key in self._facts}
 
     def statistics(self) -> tuple[list[float], list[float]] | None:
@@ -132,6 +137,8 @@ class InputContract(nn.Module):
             "image_size": None if size is None else [int(size[0]), int(size[1])],
             "class_names": None if names is None else [str(n) for n in names],
         }
+        if contract.get("task") == "multilabel":  # multiclass is the default: older checkpoints hold no task
+            facts["task"] = "multilabel"
         if contract.get("model_class") is not None:  # the import path of the model's class, to rebuild it alone
             facts["model_class"] = str(contract["model_class"])
         self._set_facts(facts)
@@ -233,11 +240,13 @@ def check_contract(contract: InputContract, given: Mapping[str, Any], where: str
         "in_channels": given.get("in_channels"),
         "image_size": None if size is None else tuple(int(s) for s in size),
         "class_names": None if given.get("class_names") is None else [str(n) for n in given["class_names"]],
+        "task": given.get("task"),
     }
     ours: dict[str, Any] = {
         "in_channels": contract.in_channels,
         "image_size": contract.image_size,
         "class_names": contract.class_names,
+        "task": contract.task,
     }
     differ = [k for k in ours if ours[k] is not None and theirs[k] is not None and ours[k] != theirs[k]]
     if not differ:

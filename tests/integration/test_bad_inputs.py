@@ -1120,3 +1120,124 @@ def test_validation_monitor_without_validation_falls_back_to_training(fast_train
     )
     assert [r.getMessage() for r in caplog.records].count(message) == 1
     assert snapshot.monitor == "train/loss" and Path(snapshot.best_model_path).is_file()
+
+
+def _multilabel_arrays(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((n, 8, 8)).astype(np.float32), np.stack([np.arange(n) % 2, np.arange(n) // (n // 2)], 1)
+
+
+# Row 97: a label matrix that is not 0/1.
+def test_a_label_matrix_that_is_not_0_1_is_refused():
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _multilabel_arrays()
+    y[3, 1] = 2
+    message = "Expected y to be a 0/1 label matrix [N, L] (1: the image has the label), but got 2 at row 3, column 1."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ArrayDataModule(x, y)
+    with pytest.raises(ValueError, match=re.escape("but got 0.5 at row 0, column 0.")):
+        ArrayDataModule(x, np.full((40, 2), 0.5))
+
+
+# Row 98: a label matrix with another row count than the images, or class_names of another length.
+def test_a_label_matrix_of_another_row_count_is_refused():
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _multilabel_arrays()
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Expected y to hold one row of labels per image (40), but got 39 rows (shape (39, 2))."),
+    ):
+        ArrayDataModule(x, y[:39])
+    with pytest.raises(ValueError, match=re.escape("y has 2 label columns, but class_names has 3 names")):
+        ArrayDataModule(x, y, class_names=["a", "b", "c"])
+
+
+def _label_csv(root: Path, rows: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("a.png", "c.png"):
+        Image.fromarray(np.zeros((8, 8), dtype=np.uint8), "L").save(root / name)
+    path = root / "labels.csv"
+    path.write_text("\n".join(["file,labels", *rows]) + "\n")
+    return path
+
+
+# Row 99: a label CSV naming a missing file.
+def test_a_label_csv_naming_a_missing_file_is_refused(tmp_path):
+    from lightning_cnn import CSVImageDataModule
+
+    path = _label_csv(tmp_path, ["a.png,odd", "b.png,prime"])
+    dm = CSVImageDataModule(str(path))
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{path}, line 3 names the image 'b.png', but")):
+        dm.setup("fit")
+
+
+# Row 100: a label CSV row without a label, with an empty one, or with a test label the training CSV lacks.
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("a.png,odd;;prime", "gives 'a.png' the labels 'odd;;prime'"),
+        ("a.png,", "gives 'a.png' the labels ''"),
+        ("a.png", "has 1 columns: ['a.png']"),
+    ],
+)
+def test_a_label_csv_row_with_an_empty_label_is_refused(tmp_path, row, message):
+    from lightning_cnn import CSVImageDataModule
+
+    path = _label_csv(tmp_path, [row, "c.png,odd"])
+    with pytest.raises(ValueError, match=re.escape(f"{path}, line 2 " + message)):
+        CSVImageDataModule(str(path)).labels()
+
+
+def test_a_test_csv_label_that_training_lacks_is_refused(tmp_path):
+    from lightning_cnn import CSVImageDataModule
+
+    train = _label_csv(tmp_path / "train", ["a.png,odd", "c.png,prime"])
+    test = _label_csv(tmp_path / "test", ["a.png,odd;big"])
+    dm = CSVImageDataModule(str(train), test_csv=str(test))
+    with pytest.raises(ValueError, match=re.escape("gives image 0 the label 'big', which is not one of the labels")):
+        dm.make_test_dataset()
+
+
+# Row 101: a multiclass-only loss (or class_weights) with multi-label data.
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"loss": "kl_div"}, "for multi-label data (a 0/1 label matrix [N, L]), but got 'kl_div'"),
+        (
+            {"loss": {"cross_entropy": 1.0, "mse": 0.5}},
+            "for multi-label data (a 0/1 label matrix [N, L]), but got 'mse'",
+        ),
+        ({"class_weights": [1.0, 2.0]}, "Expected class_weights=None for multi-label data"),
+    ],
+)
+def test_a_multiclass_only_loss_with_multilabel_data_is_refused(fast_trainer, options, message):
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _multilabel_arrays()
+    model = SimpleCNN(num_classes=2, channels=(4,), hidden=(), **options)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(model, ArrayDataModule(x, y, batch_size=8), fast_trainer)
+
+
+# Row 101: sampler="balanced" with multi-label data.
+def test_a_balanced_sampler_with_multilabel_data_is_refused(fast_trainer):
+    from lightning_cnn import ArrayDataModule
+
+    x, y = _multilabel_arrays()
+    message = "Expected class indices for sampler='balanced' (every class drawn equally often), but got a multi-label"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(SimpleCNN(num_classes=2, channels=(4,), hidden=()), ArrayDataModule(x, y, sampler="balanced"), fast_trainer)
+
+
+# Row 102: TTA's random passes on a multi-label module.
+def test_tta_random_passes_on_a_multilabel_module_are_refused(fast_trainer):
+    from lightning_cnn import ArrayDataModule, TestTimeAugmentation
+
+    x, y = _multilabel_arrays()
+    model = SimpleCNN(num_classes=2, channels=(4,), hidden=())
+    tta = TestTimeAugmentation(random_passes=2, augment="flips", stages=("val",))
+    message = "Expected random_passes=0 for a multi-label module (its views are merged label by label), but got"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(model, ArrayDataModule(x, y, batch_size=8), fast_trainer, callbacks=[tta])

@@ -127,8 +127,9 @@ def build_augmentation(spec: AugmentSpec, argument: str = "augment") -> BatchAug
     Args:
         spec: ``None`` (no augmentation); a preset name from :data:`PRESETS` (``"light"``: small rotation
             and translation of half the samples, no flips); a policy name from :data:`POLICY_NAMES`
-            (``"randaugment"``, ``"trivialaugment"``, ``"autoaugment"``, with their defaults); a list of names from :data:`AUGMENTATIONS` with
-            their defaults; or a dict mapping names to their options (``{"rotation": {"degrees": 10}, "hflip": null}``).
+            (``"randaugment"``, ``"trivialaugment"``, ``"autoaugment"``, with their defaults); a list of
+            names from :data:`AUGMENTATIONS` with their defaults; or a dict mapping names to their options
+            (``{"rotation": {"degrees": 10}, "hflip": null}``).
         argument: the argument's name, for error messages.
 
     Raises:

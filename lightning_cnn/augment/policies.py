@@ -105,7 +105,7 @@ class _Policy(BatchTransform):
         return self._tables[key]
 
     def draw(self, x: torch.Tensor, generator: torch.Generator | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per step, the operation (an index into ``OP_NAMES``, ``[B]``) and the signed magnitude ``[B]`` of each sample."""
+        """Per step, each sample's operation (an index into ``OP_NAMES``, ``[B]``) and signed magnitude ``[B]``."""
         raise NotImplementedError
 
     def make_params(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Params:

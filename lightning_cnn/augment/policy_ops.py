@@ -55,32 +55,36 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return TF.rgb_to_grayscale(x) if x.shape[1] == 3 else x.mean(1, keepdim=True)
 
 
-def _inverse_map(name: str, m: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Per-sample ``[n, 3, 3]`` maps from output to input pixels, in pixel units about the image centre."""
+def _theta(names: list[str], m: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Per-sample ``[n, 2, 3]`` maps from output to input, in ``affine_grid``'s normalized coordinates.
+
+    Each sample's map in pixel units about the image centre, ``[[a, b, c], [d, e, f]]``, is the one
+    torchvision's op uses; in normalized coordinates it reads ``[[a, b h/w, 2c/w], [d w/h, e, 2f/h]]``.
+    """
     n = m.shape[0]
-    mat = torch.eye(3, dtype=torch.float64, device=m.device).expand(n, 3, 3).clone()
-    m = m.to(torch.float64)
-    if name == "ShearX":  # sheared about the top-left corner, as torchvision's op does
-        mat[:, 0, 1], mat[:, 0, 2] = m, m * h / 2
-    elif name == "ShearY":
-        mat[:, 1, 0], mat[:, 1, 2] = m, m * w / 2
-    elif name == "TranslateX":  # whole pixels, truncated toward zero
-        mat[:, 0, 2] = -torch.trunc(m)
-    elif name == "TranslateY":
-        mat[:, 1, 2] = -torch.trunc(m)
-    else:  # Rotate: counter-clockwise by m degrees about the centre
-        a = torch.deg2rad(m)
-        mat[:, 0, 0], mat[:, 0, 1] = torch.cos(a), -torch.sin(a)
-        mat[:, 1, 0], mat[:, 1, 1] = torch.sin(a), torch.cos(a)
-    return mat
+    theta = torch.zeros(n, 2, 3, dtype=torch.float32, device=m.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    m = m.to(torch.float32)
+    kind = torch.tensor([GEOMETRIC_OPS.index(name) for name in names], device=m.device)
+    zero = torch.zeros_like(m)
+    shear_x, shear_y, shift_x, shift_y, rotate = (kind == i for i in range(len(GEOMETRIC_OPS)))
+    a = torch.deg2rad(torch.where(rotate, m, zero))
+    cos, sin = torch.cos(a), torch.sin(a)
+    # ShearX and ShearY shear about the top-left corner, as torchvision's ops do; shifts are whole pixels.
+    b = torch.where(shear_x, m, -sin)
+    c = torch.where(shear_x, m * h / 2, torch.where(shift_x, -torch.trunc(m), zero))
+    d = torch.where(shear_y, m, sin)
+    f = torch.where(shear_y, m * w / 2, torch.where(shift_y, -torch.trunc(m), zero))
+    theta[:, 0, 0], theta[:, 1, 1] = cos, cos
+    theta[:, 0, 1], theta[:, 0, 2] = b * h / w, c * 2 / w
+    theta[:, 1, 0], theta[:, 1, 2] = d * w / h, f * 2 / h
+    return theta
 
 
-def _geometric(x: torch.Tensor, name: str, m: torch.Tensor, interpolation: str) -> torch.Tensor:
-    n, _, h, w = x.shape
-    d = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64, device=x.device))
-    d_inv = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], dtype=torch.float64, device=x.device))
-    theta = (d_inv @ _inverse_map(name, m, h, w) @ d)[:, :2, :].to(x.dtype)
-    grid = F.affine_grid(theta, [n, x.shape[1], h, w], align_corners=False)
+def _geometric(x: torch.Tensor, names: list[str], m: torch.Tensor, interpolation: str) -> torch.Tensor:
+    """The geometric ops of ``names`` (one per sample) as one ``affine_grid`` + ``grid_sample``."""
+    n, c, h, w = x.shape
+    grid = F.affine_grid(_theta(names, m, h, w).to(x.dtype), [n, c, h, w], align_corners=False)
     return F.grid_sample(x, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
 
 
@@ -159,7 +163,7 @@ def apply_op(
                 [0.2000, 0.8000]])
     """
     if name in GEOMETRIC_OPS:
-        return _geometric(x, name, magnitude, interpolation)
+        return _geometric(x, [name] * x.shape[0], magnitude, interpolation)
     if name not in _COLOR_OPS:
         raise ValueError(f"Expected name to be one of {OP_NAMES}, but got {name!r}.")
     return _COLOR_OPS[name](x, magnitude)
@@ -170,14 +174,22 @@ def apply_ops(
 ) -> torch.Tensor:
     """Apply to each sample the operation ``OP_NAMES[ops[i]]`` with magnitude ``magnitude[i]``.
 
-    The samples are grouped by operation: one batched :func:`apply_op` call per operation drawn.
+    The samples are grouped by operation: one batched :func:`apply_op` call per colour operation drawn, and
+    one ``grid_sample`` for all the samples that drew a geometric operation.
 
     Shape:
         - x: ``[B, C, H, W]``; ops (int64) and magnitude: ``[B]``; output: ``[B, C, H, W]``.
     """
     out = x
-    for k in ops.unique().tolist():
-        if OP_NAMES[k] == "Identity":
+    drawn = ops.unique().tolist()
+    geometric = [OP_NAMES.index(name) for name in GEOMETRIC_OPS]
+    if any(k in geometric for k in drawn):
+        sel = torch.isin(ops, torch.tensor(geometric, device=ops.device)).nonzero().squeeze(1)
+        names = [OP_NAMES[k] for k in ops.index_select(0, sel).tolist()]
+        done = _geometric(x.index_select(0, sel), names, magnitude.index_select(0, sel), interpolation)
+        out = out.index_copy(0, sel, done.to(x.dtype))
+    for k in drawn:
+        if OP_NAMES[k] == "Identity" or k in geometric:
             continue
         sel = (ops == k).nonzero().squeeze(1)
         done = apply_op(x.index_select(0, sel), OP_NAMES[k], magnitude.index_select(0, sel), interpolation)

@@ -13,6 +13,8 @@ Inputs are float images ``[B, C, H, W]`` in ``[0, 1]``; they are never modified 
 - :mod:`~lightning_cnn.augment.geometry`: flips, affine, rotation, random resized crop.
 - :mod:`~lightning_cnn.augment.color`: brightness, contrast, saturation, hue.
 - :mod:`~lightning_cnn.augment.noise`: Gaussian noise, random erasing.
+- :mod:`~lightning_cnn.augment.policy_ops`, :mod:`~lightning_cnn.augment.policies`: RandAugment,
+  TrivialAugment and AutoAugment, each sample its own operations and magnitudes.
 - :mod:`~lightning_cnn.augment.container`: :class:`BatchAugmentation`, a sequence sharing one resampling.
 - :mod:`~lightning_cnn.augment.factory`: the names, the presets and :func:`build_augmentation`.
 """
@@ -23,6 +25,7 @@ from lightning_cnn.augment.container import BatchAugmentation
 from lightning_cnn.augment.factory import (
     AUGMENTATION_NAMES,
     AUGMENTATIONS,
+    POLICY_NAMES,
     PRESET_NAMES,
     PRESETS,
     AugmentationName,
@@ -32,24 +35,29 @@ from lightning_cnn.augment.factory import (
 )
 from lightning_cnn.augment.geometry import HorizontalFlip, RandomAffine, RandomResizedCrop, RandomRotation, VerticalFlip
 from lightning_cnn.augment.noise import GaussianNoise, RandomErasing
+from lightning_cnn.augment.policies import AutoAugment, RandAugment, TrivialAugment
 
 __all__ = [
     "AUGMENTATIONS",
     "AUGMENTATION_NAMES",
     "AugmentSpec",
+    "AutoAugment",
     "AugmentationName",
     "BatchAugmentation",
     "BatchTransform",
     "ColorJitter",
     "GaussianNoise",
     "HorizontalFlip",
+    "POLICY_NAMES",
     "PRESETS",
     "PRESET_NAMES",
     "PresetName",
+    "RandAugment",
     "RandomAffine",
     "RandomErasing",
     "RandomResizedCrop",
     "RandomRotation",
+    "TrivialAugment",
     "VerticalFlip",
     "build_augmentation",
 ]

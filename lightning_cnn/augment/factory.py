@@ -18,6 +18,7 @@ from lightning_cnn.augment.geometry import (
     VerticalFlip,
 )
 from lightning_cnn.augment.noise import GaussianNoise, RandomErasing
+from lightning_cnn.augment.policies import AutoAugment, RandAugment, TrivialAugment
 
 __all__ = [
     "AUGMENTATIONS",
@@ -25,6 +26,7 @@ __all__ = [
     "AugmentSpec",
     "AugmentationName",
     "PRESETS",
+    "POLICY_NAMES",
     "PRESET_NAMES",
     "PresetName",
     "build_augmentation",
@@ -32,7 +34,17 @@ __all__ = [
 
 AugmentSpec = str | list[str] | dict[str, Any] | None
 AugmentationName = Literal[
-    "hflip", "vflip", "rotation", "affine", "color_jitter", "gaussian_noise", "random_resized_crop", "random_erasing"
+    "hflip",
+    "vflip",
+    "rotation",
+    "affine",
+    "color_jitter",
+    "gaussian_noise",
+    "random_resized_crop",
+    "random_erasing",
+    "randaugment",
+    "trivialaugment",
+    "autoaugment",
 ]
 AUGMENTATION_NAMES: tuple[str, ...] = get_args(AugmentationName)
 PresetName = Literal["light", "flips", "standard", "strong"]
@@ -47,7 +59,12 @@ AUGMENTATIONS: dict[str, type[BatchTransform]] = {
     "gaussian_noise": GaussianNoise,
     "random_resized_crop": RandomResizedCrop,
     "random_erasing": RandomErasing,
+    "randaugment": RandAugment,
+    "trivialaugment": TrivialAugment,
+    "autoaugment": AutoAugment,
 }
+# The automatic augmentation policies: each also names a spec on its own (augment="randaugment").
+POLICY_NAMES: tuple[str, ...] = ("randaugment", "trivialaugment", "autoaugment")
 
 if tuple(AUGMENTATIONS) != AUGMENTATION_NAMES:  # one list of names: the Literal above
     raise RuntimeError(f"AUGMENTATIONS {tuple(AUGMENTATIONS)} disagree with AugmentationName {AUGMENTATION_NAMES}.")
@@ -109,8 +126,10 @@ def build_augmentation(spec: AugmentSpec, argument: str = "augment") -> BatchAug
 
     Args:
         spec: ``None`` (no augmentation); a preset name from :data:`PRESETS` (``"light"``: small rotation
-            and translation of half the samples, no flips); a list of names from :data:`AUGMENTATIONS` with
-            their defaults; or a dict mapping names to their options (``{"rotation": {"degrees": 10}, "hflip": null}``).
+            and translation of half the samples, no flips); a policy name from :data:`POLICY_NAMES`
+            (``"randaugment"``, ``"trivialaugment"``, ``"autoaugment"``, with their defaults); a list of
+            names from :data:`AUGMENTATIONS` with their defaults; or a dict mapping names to their options
+            (``{"rotation": {"degrees": 10}, "hflip": null}``).
         argument: the argument's name, for error messages.
 
     Raises:
@@ -128,18 +147,19 @@ def build_augmentation(spec: AugmentSpec, argument: str = "augment") -> BatchAug
         Traceback (most recent call last):
         ...
         ValueError: Expected every augmentation in augment to be one of ('hflip', 'vflip', 'rotation', 'affine', \
-'color_jitter', 'gaussian_noise', 'random_resized_crop', 'random_erasing'), but got 'rotaton'. Did you mean 'rotation'?
+'color_jitter', 'gaussian_noise', 'random_resized_crop', 'random_erasing', 'randaugment', 'trivialaugment', \
+'autoaugment'), but got 'rotaton'. Did you mean 'rotation'?
     """
     if spec is None:
         return None
     if isinstance(spec, str):
-        if spec not in PRESET_NAMES:
+        if spec not in PRESET_NAMES and spec not in POLICY_NAMES:
             raise ValueError(
-                f"Expected {argument} to be a preset in {PRESET_NAMES}, a list of augmentations from"
-                f" {AUGMENTATION_NAMES} or a dict of them with options, but got {spec!r}."
+                f"Expected {argument} to be a preset in {PRESET_NAMES}, a policy in {POLICY_NAMES}, a list of"
+                f" augmentations from {AUGMENTATION_NAMES} or a dict of them with options, but got {spec!r}."
                 + did_you_mean(spec, (*PRESET_NAMES, *AUGMENTATION_NAMES))
             )
-        spec = PRESETS[spec]
+        spec = PRESETS[spec] if spec in PRESET_NAMES else [spec]
     if isinstance(spec, Mapping):
         items = list(spec.items())
     elif isinstance(spec, (list, tuple)):

@@ -1241,3 +1241,63 @@ def test_tta_random_passes_on_a_multilabel_module_are_refused(fast_trainer):
     message = "Expected random_passes=0 for a multi-label module (its views are merged label by label), but got"
     with pytest.raises(ValueError, match=re.escape(message)):
         fit(model, ArrayDataModule(x, y, batch_size=8), fast_trainer, callbacks=[tta])
+
+
+# Row 90: a policy's magnitude outside 0..num_magnitude_bins-1, or fewer than 2 magnitude bins.
+@pytest.mark.parametrize(
+    ("augment", "error", "message"),
+    [
+        (
+            {"randaugment": {"magnitude": 31}},
+            ValueError,
+            "Augmentation 'randaugment' in augment: Expected magnitude to be an int in 0..30 (num_magnitude_bins=31),"
+            " but got 31.",
+        ),
+        (
+            {"randaugment": {"magnitude": 5.5}},
+            TypeError,
+            "Expected magnitude to be an int in 0..30 (num_magnitude_bins=31), but got 5.5.",
+        ),
+        (
+            {"randaugment": {"magnitude": 9, "num_magnitude_bins": 5}},
+            ValueError,
+            "Expected magnitude to be an int in 0..4 (num_magnitude_bins=5), but got 9.",
+        ),
+        (
+            {"trivialaugment": {"num_magnitude_bins": 1}},
+            ValueError,
+            "Augmentation 'trivialaugment' in augment: Expected num_magnitude_bins to be an int >= 2, but got 1.",
+        ),
+    ],
+)
+def test_policy_magnitudes_out_of_range(augment, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        DigitsDataModule(augment=augment)
+
+
+# Row 91: RandAugment's num_ops negative or not an int.
+@pytest.mark.parametrize("num_ops", [-1, 1.5, True])
+def test_randaugment_num_ops_must_be_a_count(num_ops):
+    with pytest.raises(ValueError, match=re.escape(f"Expected num_ops to be an int >= 0, but got {num_ops!r}.")):
+        DigitsDataModule(augment={"randaugment": {"num_ops": num_ops}})
+
+
+# Row 92: an unknown AutoAugment policy or policy interpolation.
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        (
+            {"autoaugment": {"policy": "cifar"}},
+            "Augmentation 'autoaugment' in augment: Expected policy to be one of ('imagenet', 'cifar10', 'svhn'),"
+            " but got 'cifar'. Did you mean 'cifar10'?",
+        ),
+        (
+            {"trivialaugment": {"interpolation": "bicubic"}},
+            "Expected interpolation to be one of ('nearest', 'bilinear'), but got 'bicubic'.",
+        ),
+        ("randaugmnet", "a policy in ('randaugment', 'trivialaugment', 'autoaugment'), a list of augmentations"),
+    ],
+)
+def test_unknown_policy_names(augment, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DigitsDataModule(augment=augment)

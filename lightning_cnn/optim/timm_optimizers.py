@@ -61,8 +61,11 @@ TIMM_DEFAULT_LR: dict[str, float] = {
     "lambcw": 1e-3,
     "lambw": 1e-3,
     "laprop": 4e-4,
-    "larc": 1.0,
-    "lars": 1.0,
+    "larc": 5e-2,  # see "lars"
+    # Class default 1.0 stayed at chance (0.10) on digits: without weight decay LARS applies no trust ratio (timm
+    # adapts only groups with weight_decay != 0 unless always_adapt) and runs as SGD with momentum 0.9, so the
+    # "sgd" rate here. With weight_decay > 0 the weights' steps shrink by the trust ratio: raise lr then.
+    "lars": 5e-2,
     "lion": 1e-4,
     "madgrad": 1e-2,
     "madgradw": 1e-2,
@@ -71,8 +74,8 @@ TIMM_DEFAULT_LR: dict[str, float] = {
     "nadamlegacy": 2e-3,
     "nadamuon": 1e-3,
     "nadamw": 1e-3,
-    "nlarc": 1.0,
-    "nlars": 1.0,
+    "nlarc": 5e-2,  # see "lars"
+    "nlars": 5e-2,  # see "lars"
     "nmuon": 1e-3,
     "novograd": 1e-3,
     "novogradw": 1e-3,

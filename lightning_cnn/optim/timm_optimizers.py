@@ -66,7 +66,7 @@ TIMM_DEFAULT_LR: dict[str, float] = {
     # adapts only groups with weight_decay != 0 unless always_adapt) and runs as SGD with momentum 0.9, so the
     # "sgd" rate here. With weight_decay > 0 the weights' steps shrink by the trust ratio: raise lr then.
     "lars": 5e-2,
-    "lion": 1e-4,
+    "lion": 3e-4,  # class default 1e-4 reached 0.896 on digits in 10 epochs; Lion's authors advise 3-10x below AdamW
     "madgrad": 1e-2,
     "madgradw": 1e-2,
     "mars": 3e-3,
@@ -143,7 +143,7 @@ def build_timm_optimizer(
     Example:
         >>> opt = build_timm_optimizer("lion", nn.Linear(3, 2), weight_decay=0.1)
         >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups], opt.defaults["lr"]
-        ('Lion', [0.1, 0.0], 0.0001)
+        ('Lion', [0.1, 0.0], 0.0003)
     """
     check_choice("optimizer", name, TIMM_OPTIMIZER_NAMES)
     lr = TIMM_DEFAULT_LR[name] if lr is None else lr

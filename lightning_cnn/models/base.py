@@ -58,7 +58,7 @@ class ClassifierModule(ConfiguresOptimizers, LearnsTask, OwnsInputContract, pl.L
             them from the DataModule's ``class_weights`` (inverse class frequency of the training split).
         pos_weight: positive weight(s) of ``"sigmoid_cross_entropy"``.
         huber_delta: ``delta`` of ``"pseudo_huber"``.
-        optimizer: a :mod:`torch.optim` algorithm by name.
+        optimizer: an optimizer by name: :mod:`torch.optim`'s, or timm's (``"lion"``, ``"timm:adamw"``, ...).
         lr: learning rate; ``None`` picks a default that suits the optimizer.
         weight_decay: weight decay of weights (biases and norms get none unless ``decay_all``).
         decay_all: apply weight decay to biases and normalization parameters too.

@@ -20,6 +20,7 @@ from lightning_cnn.models.backbones import create_backbone, resolve_backbone, st
 from lightning_cnn.models.base import ClassifierModule
 from lightning_cnn.models.cache import FeatureCache
 from lightning_cnn.models.weights import MIN_MATCHED_SHARE, WEIGHTS_MAPPING_NAMES, WeightsMappingName, load_weights
+from lightning_cnn.optim import layer_decay_scales, scale_param_groups
 
 __all__ = ["FINETUNE_NAMES", "FinetuneName", "TransferClassifier"]
 
@@ -53,6 +54,9 @@ class TransferClassifier(ClassifierModule):
         trainable_stages: stages trained by ``"partial"`` (counted from the top).
         unfreeze_epochs: epochs at which ``"gradual"`` unfreezes the next stage.
         backbone_lr_scale: the backbone's learning rate as a fraction of the head's.
+        layer_decay: layer-wise learning-rate decay over the backbone's stages: the last stage runs at
+            ``backbone_lr_scale * layer_decay`` times the head's rate, each earlier one ``layer_decay`` times the next
+            (:func:`~lightning_cnn.optim.layer_decay_scales`); ``None``: every stage at ``backbone_lr_scale``.
         probe_stage: put the classifier on the pooled output of this stage (index into the backbone's
             ``feature_info``); ``None``: the final features.
         cache_features: cache the frozen backbone's features of each image seen (linear probes only).
@@ -82,6 +86,7 @@ class TransferClassifier(ClassifierModule):
         trainable_stages: int = 1,
         unfreeze_epochs: list[int] | None = None,
         backbone_lr_scale: float = 0.1,
+        layer_decay: float | None = None,
         probe_stage: int | None = None,
         cache_features: bool = False,
         head_dropout: float = 0.0,
@@ -96,6 +101,13 @@ class TransferClassifier(ClassifierModule):
         check_positive("trainable_stages", trainable_stages)
         check_positive("backbone_lr_scale", backbone_lr_scale, allow_zero=True)
         check_probability("head_dropout", head_dropout)
+        if layer_decay is not None:
+            check_range("layer_decay", layer_decay, 0, 1, include_low=False)
+            if finetune == "linear":
+                raise ValueError(
+                    f"layer_decay={layer_decay!r} needs a fine-tuned backbone (finetune='partial', 'full' or"
+                    " 'gradual'), but got finetune='linear'."
+                )
         if cache_features and finetune != "linear":
             raise ValueError(f"cache_features=True needs finetune='linear' (a frozen backbone), but got {finetune!r}.")
         if probe_stage is not None and finetune != "linear":
@@ -288,28 +300,27 @@ class TransferClassifier(ClassifierModule):
     def create_optimizer(self) -> torch.optim.Optimizer:
         """The optimizer, with the backbone's parameters in groups of their own at ``backbone_lr_scale`` times the lr.
 
-        The scheduler is built afterwards from these groups, so the backbone keeps that fraction of the head's
-        learning rate at every step.
+        With ``layer_decay``, each stage has its own groups, the last at ``backbone_lr_scale * layer_decay`` times
+        the head's rate and each earlier one ``layer_decay`` times the next. Every group keeps its weight decay
+        (none on norms and biases). The scheduler is built afterwards from these groups, so each keeps its fraction
+        of the head's learning rate at every step; a stage that ``"gradual"`` unfreezes trains at its own rate.
         """
         optimizer = super().create_optimizer()
-        scale = self.hparams["backbone_lr_scale"]
-        if scale != 1.0 and not self.frozen_backbone:
-            if self.hparams["optimizer"] in ("lbfgs", "muon"):
+        hp = self.hparams
+        scale, decay = hp["backbone_lr_scale"], hp.get("layer_decay")
+        if (scale != 1.0 or decay is not None) and not self.frozen_backbone:
+            if hp["optimizer"] in ("lbfgs", "muon"):
+                what = f"backbone_lr_scale={scale}" + (f" and layer_decay={decay}" if decay is not None else "")
                 raise ValueError(
-                    f"backbone_lr_scale={scale} needs parameter groups, which optimizer="
-                    f"{self.hparams['optimizer']!r} does not take here; set backbone_lr_scale=1.0."
+                    f"{what} need parameter groups, which optimizer={hp['optimizer']!r} does not take here; set"
+                    " backbone_lr_scale=1.0 and layer_decay=None."
                 )
-            head_ids = {id(p) for p in self.head.parameters()} | {id(p) for p in self.dropout.parameters()}
-            new_groups = []
-            for group in optimizer.param_groups:
-                backbone_params = [p for p in group["params"] if id(p) not in head_ids]
-                head_params = [p for p in group["params"] if id(p) in head_ids]
-                group["params"] = head_params
-                if backbone_params:
-                    new_groups.append({**group, "params": backbone_params, "lr": group["lr"] * scale})
-            optimizer.param_groups = [g for g in optimizer.param_groups if g["params"]]
-            for g in new_groups:
-                optimizer.add_param_group(g)
+            factors = layer_decay_scales(len(self._stages), decay) if decay is not None else [1.0] * len(self._stages)
+            scales = {id(p): scale for p in self.backbone.parameters()}
+            scales.update({id(p): scale * f for stage, f in zip(self._stages, factors, strict=True) for p in stage})
+            for p in [*self.head.parameters(), *self.dropout.parameters()]:
+                scales.pop(id(p), None)
+            scale_param_groups(optimizer, scales)
         return optimizer
 
     @property

@@ -1,4 +1,7 @@
-"""Every :mod:`torch.optim` algorithm by a lower-case name, with a default learning rate for each.
+"""Every :mod:`torch.optim` algorithm by a lower-case name, and timm's beside them, with a default learning rate each.
+
+timm's optimizers (:mod:`~lightning_cnn.optim.timm_optimizers`) are named by their timm name, or ``"timm:<name>"``
+where torch.optim has the same name (``"adamw"`` stays torch's).
 
 Parameters are split into two groups: weights that decay, and biases and normalization parameters (every
 tensor with fewer than two dimensions) that do not, unless ``decay_all=True`` (:func:`param_groups`).
@@ -29,16 +32,33 @@ from lightning_cnn._utils.validation import check_choice, check_positive, check_
 from lightning_cnn.optim.lbfgs import L2LBFGS
 from lightning_cnn.optim.muon import MuonWithAdamW
 from lightning_cnn.optim.param_groups import output_layer, param_groups
+from lightning_cnn.optim.timm_optimizers import (
+    TIMM_DEFAULT_LR,
+    TIMM_OPTIMIZER_NAMES,
+    TimmOptimizerName,
+    build_timm_optimizer,
+)
 
-__all__ = ["DEFAULT_LR", "OPTIMIZERS", "OPTIMIZER_NAMES", "OptimizerName", "build_optimizer"]
+__all__ = [
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "OPTIMIZER_NAMES",
+    "TORCH_OPTIMIZER_NAMES",
+    "OptimizerName",
+    "TorchOptimizerName",
+    "build_optimizer",
+]
 
 # fmt: off
-OptimizerName = Literal[
+TorchOptimizerName = Literal[
     "adadelta", "adafactor", "adagrad", "adam", "adamw", "sparse_adam", "adamax", "asgd",
     "lbfgs", "muon", "nadam", "radam", "rmsprop", "rprop", "sgd",
 ]
 # fmt: on
-OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
+TORCH_OPTIMIZER_NAMES: tuple[str, ...] = get_args(TorchOptimizerName)
+#: Every optimizer name: torch.optim's, then timm's.
+OptimizerName = Literal[TorchOptimizerName, TimmOptimizerName]
+OPTIMIZER_NAMES: tuple[str, ...] = TORCH_OPTIMIZER_NAMES + TIMM_OPTIMIZER_NAMES
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "adadelta": torch.optim.Adadelta,
@@ -58,7 +78,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": torch.optim.SGD,
 }
 
-#: Learning rate used when ``lr=None``: a value that trains a small CNN well with each algorithm.
+#: Learning rate used when ``lr=None``: a value that trains a small CNN well with each algorithm (timm's included).
 DEFAULT_LR: dict[str, float] = {
     "adadelta": 1.0,
     "adafactor": 1e-2,
@@ -75,8 +95,9 @@ DEFAULT_LR: dict[str, float] = {
     "rmsprop": 1e-3,
     "rprop": 1e-3,
     "sgd": 5e-2,
+    **TIMM_DEFAULT_LR,
 }
-check_registry("OPTIMIZERS", OPTIMIZERS, OPTIMIZER_NAMES)
+check_registry("OPTIMIZERS", OPTIMIZERS, TORCH_OPTIMIZER_NAMES)
 check_registry("DEFAULT_LR", DEFAULT_LR, OPTIMIZER_NAMES)
 
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -93,10 +114,11 @@ def build_optimizer(
     decay_all: bool = False,
     options: Mapping[str, Any] | None = None,
 ) -> Optimizer:
-    """Build a :mod:`torch.optim` optimizer by name for the trainable parameters of ``module``.
+    """Build an optimizer by name (:mod:`torch.optim`'s or timm's) for the trainable parameters of ``module``.
 
     Args:
-        name: one of :data:`OPTIMIZERS` (``"adamw"``, ``"sgd"``, ``"lbfgs"``, ``"muon"``, ...).
+        name: one of :data:`OPTIMIZER_NAMES` (``"adamw"``, ``"sgd"``, ``"lbfgs"``, ``"muon"``, ``"lion"``,
+            ``"timm:adamw"``, ...).
         module: the network whose parameters are optimized.
         lr: learning rate; ``None`` takes :data:`DEFAULT_LR` for the optimizer.
         weight_decay: decay of weights (not of biases and norms, unless ``decay_all``).
@@ -113,6 +135,8 @@ def build_optimizer(
         ('SGD', 0.05, 0.9)
     """
     check_choice("optimizer", name, OPTIMIZER_NAMES)
+    if name in TIMM_OPTIMIZER_NAMES:
+        return build_timm_optimizer(name, module, lr, weight_decay, decay_all, options)
     lr = DEFAULT_LR[name] if lr is None else lr
     check_positive("lr", lr)
     check_positive("weight_decay", weight_decay, allow_zero=True)

@@ -1301,3 +1301,23 @@ def test_randaugment_num_ops_must_be_a_count(num_ops):
 def test_unknown_policy_names(augment, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         DigitsDataModule(augment=augment)
+
+
+# Row 93: layer_decay outside (0, 1].
+@pytest.mark.parametrize("decay", [0.0, 1.5, -0.5])
+def test_layer_decay_outside_its_range(decay):
+    with pytest.raises(ValueError, match=re.escape(f"Expected layer_decay to be in (0, 1], but got {decay}")):
+        TransferClassifier(backbone="test_resnet", finetune="full", layer_decay=decay)
+
+
+# Row 94: layer_decay on a linear probe (a frozen backbone has no stage to decay).
+def test_layer_decay_on_a_linear_probe():
+    message = "layer_decay=0.75 needs a fine-tuned backbone (finetune='partial', 'full' or 'gradual'), but got"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TransferClassifier(backbone="test_resnet", finetune="linear", layer_decay=0.75)
+
+
+# Row 95: adahessian, which needs the second-order graph of every backward pass.
+def test_adahessian_is_refused():
+    with pytest.raises(ValueError, match=r"optimizer='adahessian' needs every backward pass .*use optimizer='adan'"):
+        SimpleCNN(optimizer="adahessian").configure_optimizers()

@@ -11,6 +11,7 @@ from torch import nn
 from lightning_cnn import SimpleCNN
 from lightning_cnn.optim import (
     L2LBFGS,
+    OPTIMIZER_NAMES,
     OPTIMIZERS,
     MuonWithAdamW,
     build_optimizer,
@@ -29,7 +30,7 @@ def test_every_optimizer_builds_by_name(name):
 
 
 def test_unknown_optimizer_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=re.escape(f"Expected optimizer to be one of {tuple(OPTIMIZERS)}")):
+    with pytest.raises(ValueError, match=re.escape(f"Expected optimizer to be one of {OPTIMIZER_NAMES}")):
         build_optimizer("adamm", small_cnn())
 
 

@@ -184,3 +184,25 @@ def test_ema_with_mixup_and_snapshot_best_under_ddp(tmp_path):
     assert same(r0["weights"], r0["val"][r0["epoch"]])  # the averaged weights of the best epoch, restored
     assert same(torch.load(r0["best"], weights_only=True)["state_dict"], r0["weights"])
     assert not torch.equal(r0["first"], r1["first"])  # each rank mixes its own batches with its own draws
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize("name", ["ema_mixup.yaml", "swa_cutmix.yaml"])
+def test_the_recipe_examples_run_from_the_command_line(in_tmp, name):
+    short = ["--trainer.max_epochs", "3", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
+    if name == "swa_cutmix.yaml":
+        short += ["--trainer.callbacks.swa_epoch_start", "2"]
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    cli = CNNCli(args=["fit", "-c", str(EXAMPLES / name), "--test_after_fit", "true", *short, *quiet])
+    assert cli.test_results and "test/acc" in cli.test_results[0]
+    mixing = cli.datamodule.mixing
+    if name == "ema_mixup.yaml":
+        assert mixing.mixup_alpha == 0.2 and any(isinstance(c, EMAWeightAveraging) for c in cli.trainer.callbacks)
+        last = torch.load(next(Path("runs").rglob("last.ckpt")), weights_only=True)
+        assert "current_model_state" in last  # the checkpoints hold the averaged weights
+    else:
+        assert mixing.cutmix_alpha == 1.0 and cli.datamodule.image_size == 16
+        swa = next(c for c in cli.trainer.callbacks if isinstance(c, StochasticWeightAveraging))
+        assert int(swa.n_averaged) == 2 and cli.trainer.current_epoch == 4  # 3 epochs and the BatchNorm pass

@@ -254,7 +254,10 @@ def constructor_error(error: BaseException, owners: Mapping[str, type]) -> tuple
 
 
 # Short names that Lightning uses too: on the command line they mean ours.
-CALLBACK_ALIASES = {"EarlyStopping": "lightning_cnn.EarlyStopping"}
+CALLBACK_ALIASES = {
+    "EarlyStopping": "lightning_cnn.EarlyStopping",
+    "EMAWeightAveraging": "lightning_cnn.EMAWeightAveraging",
+}
 
 
 def expand_short_callback_names(argv: list[str]) -> list[str]:

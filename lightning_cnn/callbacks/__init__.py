@@ -1,5 +1,6 @@
 """Callbacks that work in any Lightning Trainer with any classifier LightningModule."""
 
+from lightning_cnn.callbacks.averaging import EMAWeightAveraging
 from lightning_cnn.callbacks.early_stopping import EarlyStopping, EarlyStoppingArgumentError
 from lightning_cnn.callbacks.ensemble import EnsembleEvaluation
 from lightning_cnn.callbacks.guard import FiniteLossGuard, NonFiniteLossError
@@ -13,6 +14,7 @@ from lightning_cnn.callbacks.tta import TestTimeAugmentation
 
 __all__ = [
     "AugmentationPreview",
+    "EMAWeightAveraging",
     "EarlyStopping",
     "EarlyStoppingArgumentError",
     "EnsembleEvaluation",

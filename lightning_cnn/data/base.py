@@ -15,18 +15,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_cnn._utils.validation import check_choice, check_positive, check_statistics
+from lightning_cnn._utils.validation import check_choice, check_positive
 from lightning_cnn.augment import AugmentSpec, BatchAugmentation, build_augmentation
 from lightning_cnn.data.balanced import SamplerName, check_sampler, training_sampler
 from lightning_cnn.data.compatibility import check_member_checkpoint, check_model_matches, check_resume_settings
 from lightning_cnn.data.contract import datamodule_contract, module_normalizes
 from lightning_cnn.data.datasets import collate_images
+from lightning_cnn.data.mixing import BatchMixing
 from lightning_cnn.data.normalization import (
     NORMALIZE_NAMES,
     Normalization,
+    NormalizationState,
     NormalizeName,
     dataset_statistics,
-    fit_to_channels,
 )
 from lightning_cnn.data.placement import AUGMENT_ON_NAMES, AugmentedDataset, AugmentOn, resolve_augment_on
 from lightning_cnn.data.resident import DeviceResidentLoader
@@ -37,7 +38,7 @@ from lightning_cnn.data.splits import SplitState, check_folds, check_fractions, 
 __all__ = ["ClassifierDataModule"]
 
 
-class ClassifierDataModule(SplitState, pl.LightningDataModule):
+class ClassifierDataModule(SplitState, NormalizationState, BatchMixing, pl.LightningDataModule):
     """Shared logic of every image-classification DataModule.
 
     A source subclass implements :meth:`labels` (class index of every sample, cheap: no image decoded)
@@ -103,6 +104,11 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         sampler: ``"shuffle"`` (each sample once an epoch), ``"balanced"`` or ``"weighted"`` (by ``sampler_weights``).
         sampler_weights: one weight per sample of the source, in its order (``sampler="weighted"``).
         samples_per_epoch: draws per epoch of ``"balanced"`` or ``"weighted"`` (``None``: the training split's size).
+        mixup_alpha: MixUp of training batches on the device, ``Beta(alpha, alpha)`` weights (``0``: off); the
+            module then gets soft targets ``[B, K]`` (:class:`~lightning_cnn.data.mixing.BatchMixing`).
+        cutmix_alpha: CutMix of training batches on the device, likewise (``0``: off).
+        mix_prob: probability that a training sample is mixed (drawn per sample).
+        mix_switch_prob: probability of CutMix rather than MixUp for a mixed sample, when both are on.
     """
 
     def __init__(
@@ -124,6 +130,10 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         sampler: SamplerName = "shuffle",
         sampler_weights: list[float] | None = None,
         samples_per_epoch: int | None = None,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
+        mix_switch_prob: float = 0.5,
     ) -> None:
         # The shared arguments as given: recorded by save_hyperparameters() of a source that passes them on.
         self._shared_arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -135,6 +145,7 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         check_fractions(val_fraction, test_fraction)
         check_folds(num_folds, fold)
         check_sampler(sampler, sampler_weights, samples_per_epoch, device_resident)
+        self._init_mixing(mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob)
         if device_resident and augment is not None and augment_on == "cpu":
             raise ValueError(
                 "device_resident=True draws batches on the device, where per-sample CPU augmentation cannot run:"
@@ -264,42 +275,6 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
         dataset = self.make_dataset(self.split["train"][:count], train=False)
         return torch.stack([dataset[i][0] for i in range(len(dataset))])  # type: ignore[arg-type]
 
-    def use_statistics(self, mean: list[float], std: list[float]) -> None:
-        """Normalize with these per-channel statistics (e.g. a pretrained backbone's) instead of the training split's.
-
-        One value is repeated over every channel; a three-value RGB statistic is averaged for one-channel images.
-        A refused pair leaves the statistics as they were. Numbers may be Python's, NumPy's or one-element tensors.
-
-        Raises:
-            ValueError: for lengths that fit neither one value nor the image channels, a std <= 0, or a
-                value that is not finite.
-        """
-        check_statistics(mean, std)
-        name, channels = type(self).__name__, self.in_channels
-        fitted = fit_to_channels(mean, "mean", channels, name), fit_to_channels(std, "std", channels, name)
-        self.normalization.set_statistics(*fitted)
-
-    @property
-    def mean(self) -> list[float] | None:
-        """Per-channel mean used by ``normalize="dataset"``."""
-        statistics = self.normalization.statistics()
-        return None if statistics is None else statistics[0]
-
-    @property
-    def std(self) -> list[float] | None:
-        """Per-channel std used by ``normalize="dataset"``."""
-        statistics = self.normalization.statistics()
-        return None if statistics is None else statistics[1]
-
-    @property
-    def normalize(self) -> NormalizeName:
-        """``"dataset"``, ``"instance"`` or ``"none"``: the mode of :attr:`normalization`."""
-        return self.normalization.mode  # type: ignore[return-value]
-
-    @normalize.setter
-    def normalize(self, mode: NormalizeName) -> None:
-        self.normalization.mode = check_choice("normalize", mode, NORMALIZE_NAMES)
-
     # ------------------------------------------------------------------ loaders
     def _pin(self) -> bool:
         """``pin_memory``, or (when ``None``) whether the trainer runs on a CUDA GPU."""
@@ -390,16 +365,14 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
             and trainer.training
         ):
             x = self.augmentation(x)
+        if self.mixing.enabled and trainer is not None and trainer.training:
+            x, rest = self.mix_batch(x, rest, trainer.global_rank)
         module = getattr(trainer, "lightning_module", None)  # one that normalizes raw images itself gets them raw
         return (x if module_normalizes(module) else self.normalize_images(x), *rest)
 
     def input_contract(self) -> dict[str, Any]:
         """What the batches are (:func:`~lightning_cnn.data.contract.datamodule_contract`), for the module to own."""
         return datamodule_contract(self)
-
-    def normalize_images(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply this DataModule's normalization to a batch ``[B, C, H, W]`` (never in place)."""
-        return self.normalization(x)
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -408,10 +381,12 @@ class ClassifierDataModule(SplitState, pl.LightningDataModule):
             "std": self.std,
             **self.split_state(),
             "rng": capture_rng_state(),
+            **self.mixing_state(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         check_resume_settings(self, state_dict)
+        self.load_mixing_state(state_dict)
         if state_dict.get("mean") is not None:
             self.normalization.set_statistics(state_dict["mean"], state_dict["std"])
         if state_dict.get("rng") is not None:

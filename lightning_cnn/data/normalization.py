@@ -12,8 +12,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_cnn._utils.validation import check_choice, check_statistics, check_together
 from lightning_cnn.data.datasets import collate_images
+from lightning_cnn.data.source import DataSource
 
-__all__ = ["NORMALIZE_NAMES", "Normalization", "NormalizeName", "dataset_statistics", "fit_to_channels"]
+__all__ = [
+    "NORMALIZE_NAMES",
+    "Normalization",
+    "NormalizationState",
+    "NormalizeName",
+    "dataset_statistics",
+    "fit_to_channels",
+]
 
 NormalizeName = Literal["dataset", "instance", "none"]
 NORMALIZE_NAMES: tuple[str, ...] = get_args(NormalizeName)
@@ -167,3 +175,49 @@ def dataset_statistics(
     mean = s / total
     std = (sq / total - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
     return mean.float(), std.float()
+
+
+class NormalizationState(DataSource):
+    """A DataModule's normalization: its statistics, mode and the batch normalization (a mixin of the DataModules)."""
+
+    normalization: Normalization
+
+    def use_statistics(self, mean: list[float], std: list[float]) -> None:
+        """Normalize with these per-channel statistics (e.g. a pretrained backbone's) instead of the training split's.
+
+        One value is repeated over every channel; a three-value RGB statistic is averaged for one-channel images.
+        A refused pair leaves the statistics as they were. Numbers may be Python's, NumPy's or one-element tensors.
+
+        Raises:
+            ValueError: for lengths that fit neither one value nor the image channels, a std <= 0, or a
+                value that is not finite.
+        """
+        check_statistics(mean, std)
+        name, channels = type(self).__name__, self.in_channels
+        fitted = fit_to_channels(mean, "mean", channels, name), fit_to_channels(std, "std", channels, name)
+        self.normalization.set_statistics(*fitted)
+
+    @property
+    def mean(self) -> list[float] | None:
+        """Per-channel mean used by ``normalize="dataset"``."""
+        statistics = self.normalization.statistics()
+        return None if statistics is None else statistics[0]
+
+    @property
+    def std(self) -> list[float] | None:
+        """Per-channel std used by ``normalize="dataset"``."""
+        statistics = self.normalization.statistics()
+        return None if statistics is None else statistics[1]
+
+    @property
+    def normalize(self) -> NormalizeName:
+        """``"dataset"``, ``"instance"`` or ``"none"``: the mode of :attr:`normalization`."""
+        return self.normalization.mode  # type: ignore[return-value]
+
+    @normalize.setter
+    def normalize(self, mode: NormalizeName) -> None:
+        self.normalization.mode = check_choice("normalize", mode, NORMALIZE_NAMES)
+
+    def normalize_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply this DataModule's normalization to a batch ``[B, C, H, W]`` (never in place)."""
+        return self.normalization(x)

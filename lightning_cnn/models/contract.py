@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
+from lightning.pytorch.callbacks import WeightAveraging
 from torch import nn
 
 from lightning_cnn._utils.io import load_checkpoint_file
@@ -296,11 +297,29 @@ class OwnsInputContract:
         return getattr(trainer, "datamodule", None) if trainer is not None else None
 
     def learn_input_contract(self, stage: str) -> None:
-        """Take the DataModule's contract: when fitting, or in any stage while the module has none."""
+        """Take the DataModule's contract: when fitting, or in any stage while the module has none.
+
+        Raises:
+            ValueError: in ``fit``, for a weight-averaging callback that copied the module before this ``setup``
+                (Lightning's ``EMAWeightAveraging``): its copy would not have the contract's buffers.
+        """
+        if stage == "fit":
+            self._refuse_early_average()
         dm = self._datamodule()
         if isinstance(dm, HasInputContract) and (stage == "fit" or not self.input_contract.learned):
             model_class = f"{type(self).__module__}.{type(self).__qualname__}"
             self.input_contract.learn({**dm.input_contract(), "model_class": model_class})
+
+    def _refuse_early_average(self) -> None:
+        for callback in getattr(self._trainer, "callbacks", None) or ():
+            # Private: Lightning's WeightAveraging keeps its copy in `_average_model` (no public accessor).
+            if isinstance(callback, WeightAveraging) and getattr(callback, "_average_model", None) is not None:
+                raise ValueError(
+                    f"{type(callback).__name__} copied the {type(self).__name__} in its setup, before the module's"
+                    " own setup learns its input contract (normalization statistics, class names): the averaged copy"
+                    " would have buffers of another shape. Use lightning_cnn.EMAWeightAveraging, which copies the"
+                    " module when fit starts (on the command line --trainer.callbacks+=EMAWeightAveraging is it)."
+                )
 
     def _check_fed_contract(self) -> None:
         dm = self._datamodule()

@@ -1321,3 +1321,58 @@ def test_layer_decay_on_a_linear_probe():
 def test_adahessian_is_refused():
     with pytest.raises(ValueError, match=r"optimizer='adahessian' needs every backward pass .*use optimizer='adan'"):
         SimpleCNN(optimizer="adahessian").configure_optimizers()
+
+
+# Row 85: a negative or non-finite mixup_alpha / cutmix_alpha: refused at construction and on the command line.
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mixup_alpha": -0.2}, "Expected mixup_alpha to be >= 0, but got -0.2."),
+        ({"cutmix_alpha": float("nan")}, "Expected cutmix_alpha to be >= 0, but got nan."),
+        ({"cutmix_alpha": float("inf")}, "Expected cutmix_alpha to be a finite number >= 0, but got inf."),
+    ],
+)
+def test_a_negative_mixing_alpha_is_refused(options, message):
+    with pytest.raises(ValueError) as err:
+        DigitsDataModule(**options)
+    assert str(err.value) == message
+
+
+def test_a_negative_mixing_alpha_is_refused_on_the_command_line(in_tmp, capsys):
+    with pytest.raises(SystemExit) as err:
+        CNNCli(args=["fit", "--data.mixup_alpha", "-1", *QUICK, *QUIET])
+    assert err.value.code == 2
+    assert "Expected mixup_alpha to be >= 0, but got -1" in capsys.readouterr().err
+
+
+# Row 86: mix_prob or mix_switch_prob outside [0, 1].
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mixup_alpha": 0.2, "mix_prob": 1.5}, "Expected mix_prob to be in [0, 1], but got 1.5."),
+        ({"cutmix_alpha": 1.0, "mix_switch_prob": -0.1}, "Expected mix_switch_prob to be in [0, 1], but got -0.1."),
+    ],
+)
+def test_a_mixing_probability_outside_0_1_is_refused(options, message):
+    with pytest.raises(ValueError) as err:
+        DigitsDataModule(**options)
+    assert str(err.value) == message
+    with pytest.raises(ValueError, match=re.escape(message)):  # every source takes the shared arguments
+        ImageFolderDataModule(root=".", **options)
+
+
+# Row 87: mixing batches that carry no labels (a DataModule subclass whose training batches are images alone).
+def test_mixing_a_batch_without_labels_is_refused():
+    dm = DigitsDataModule(mixup_alpha=0.2)
+    with pytest.raises(ValueError, match=re.escape("Expected labelled training batches (x, y) to mix")):
+        dm.mix_batch(torch.rand(4, 1, 8, 8), [], rank=0)
+
+
+# Row 88: Lightning's own EMAWeightAveraging (it copies the module before the module's setup) with our modules.
+def test_lightnings_own_ema_is_refused_at_setup_naming_ours(fast_trainer):
+    from lightning.pytorch.callbacks import EMAWeightAveraging as LightningEMA
+
+    with pytest.raises(ValueError) as err:
+        fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(), fast_trainer, callbacks=[LightningEMA()])
+    assert str(err.value).startswith("EMAWeightAveraging copied the SimpleCNN in its setup, before the module's own")
+    assert "Use lightning_cnn.EMAWeightAveraging" in str(err.value)

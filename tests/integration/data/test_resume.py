@@ -190,3 +190,51 @@ def test_resume_from_any_training_step_checkpoint_ends_with_the_same_weights(
         resumed = run(tmp_path / "ckpt" / f"step={step}.ckpt")
         for key, value in full.items():
             torch.testing.assert_close(resumed[key], value, atol=1e-6, rtol=0, msg=f"step {step}: {key}")
+
+
+MIX_EMA = ["--data.mixup_alpha", "0.4", "--data.cutmix_alpha", "1.0", "--data.mix_prob", "0.8"]
+MIX_EMA += ["--trainer.callbacks+=EMAWeightAveraging", "--trainer.callbacks.decay=0.9"]
+
+
+def test_sigkilled_run_with_mixup_and_ema_resumed_from_last_ends_like_an_uninterrupted_one(tmp_path: Path):
+    """Mixing draws (the DataModule's count of mixed batches) and the EMA copy (the checkpoint's averaged state_dict
+    and current_model_state) both continue from last.ckpt: the averaged weights and the metrics match."""
+    full = _fit(tmp_path / "full", *MIX_EMA)
+    killed = _fit(
+        tmp_path / "killed",
+        *MIX_EMA,
+        "--trainer.callbacks+=tests.helpers.crash.KillAtStep",
+        f"--trainer.callbacks.step={KILL_STEP}",
+    )
+    killed_out, _ = killed.communicate(timeout=300)
+    assert killed.returncode == -9, killed_out[-3000:]
+    ckpt = torch.load(tmp_path / "killed/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == RESUME_STEP and ckpt["DigitsDataModule"]["mixed_batches"] == RESUME_STEP
+    assert "current_model_state" in ckpt
+    resumed = subprocess.Popen(
+        [sys.executable, "-m", "lightning_cnn", "fit", "-c", "config.yaml", *MIX_EMA, "--ckpt_path", "last"],
+        cwd=tmp_path / "killed",
+        env=os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    resumed_out, _ = resumed.communicate(timeout=300)
+    full_out, _ = full.communicate(timeout=300)
+    assert resumed.returncode == 0, resumed_out[-3000:]
+    assert full.returncode == 0, full_out[-3000:]
+    a = torch.load(tmp_path / "full/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "killed/runs/lightning_cnn/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 40
+    # The averaged weights (what the run ends with) and the averaging state match exactly. current_model_state is
+    # left out: ModelCheckpoint's on_train_end may write last.ckpt again after the average was copied into the
+    # module, in one run and not the other.
+    for part in ("state_dict", "averaging_state"):
+        assert a[part].keys() == b[part].keys()
+        for key, value in a[part].items():
+            torch.testing.assert_close(b[part][key], value, atol=1e-6, rtol=0, msg=f"{part}: {key}")
+    ma, mb = _metrics(tmp_path / "full"), _metrics(tmp_path / "killed")
+    after = {k: v for k, v in ma.items() if k[0] > RESUME_STEP}
+    assert {(39, "train/loss"), (39, "train/acc")} <= after.keys() and any(k[1].startswith("val/") for k in after)
+    for k, v in ma.items():
+        assert mb[k] == pytest.approx(v, abs=1e-6), k

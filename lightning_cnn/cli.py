@@ -44,6 +44,7 @@ from lightning_cnn.data import (
     ClassifierDataModule,
     DigitsDataModule,
     ImageFolderDataModule,
+    StreamingDataModule,
     TorchvisionDataModule,
 )
 from lightning_cnn.loggers import CSVRunLogger
@@ -75,11 +76,18 @@ def _catalogue() -> str:
     lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
     lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in _DATA]
     lines.append("Export a checkpoint (ONNX, TorchScript, torch.export): lightning-cnn export --help")
+    lines.append("Convert images to a litdata dataset (StreamingDataModule): lightning-cnn convert --help")
     return "\n".join(lines)
 
 
 _MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
-_DATA: tuple[type, ...] = (DigitsDataModule, ImageFolderDataModule, ArrayDataModule, TorchvisionDataModule)
+_DATA: tuple[type, ...] = (
+    DigitsDataModule,
+    ImageFolderDataModule,
+    ArrayDataModule,
+    TorchvisionDataModule,
+    StreamingDataModule,
+)
 
 
 class _Parser(LightningArgumentParser):
@@ -412,6 +420,11 @@ def main(args: list[str] | None = None) -> None:
         from lightning_cnn.export import export_main
 
         export_main(argv[1:])
+        return
+    if argv and argv[0] == "convert":
+        from lightning_cnn.convert import convert_main
+
+        convert_main(argv[1:])
         return
     if not argv:
         CNNCli(args=list(DEFAULT_RUN))

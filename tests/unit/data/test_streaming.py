@@ -15,6 +15,7 @@ from lightning_cnn.cli import main
 from lightning_cnn.convert import convert_dataset
 from lightning_cnn.data.digits import load_digit_arrays
 from lightning_cnn.data.streaming import LABELS_FILE, METADATA_FILE, import_litdata, read_metadata
+from tests.helpers.streaming import indexed_npz, sample_ids
 
 
 def _images(dataset) -> torch.Tensor:
@@ -24,20 +25,6 @@ def _images(dataset) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def digits_root(tmp_path_factory):
     return str(convert_dataset("digits", str(tmp_path_factory.mktemp("stream") / "digits"), num_workers=2))
-
-
-def indexed_npz(path, count: int = 120, classes: int = 4) -> str:
-    """uint8 images whose first two pixels spell their index (``256 * x[0, 0] + x[0, 1]``), labels ``i % classes``."""
-    x = np.zeros((count, 1, 4, 4), dtype=np.uint8)
-    x[:, 0, 0, 0], x[:, 0, 0, 1] = np.arange(count) // 256, np.arange(count) % 256
-    np.savez(path, x=x, y=np.arange(count) % classes)
-    return str(path)
-
-
-def sample_ids(x: torch.Tensor) -> list[int]:
-    """The indices :func:`indexed_npz` spelled into raw (unnormalized) images ``[B, 1, 4, 4]``."""
-    pixels = torch.round(x[:, 0, 0, :2] * 255).long()
-    return (pixels[:, 0] * 256 + pixels[:, 1]).tolist()
 
 
 def test_digits_are_stored_with_their_labels_and_description(digits_root):

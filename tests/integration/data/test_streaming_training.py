@@ -54,7 +54,15 @@ def _worker(rank: int, root: str, out: str, port: int) -> None:
     for order in ("streaming", "seeded"):
         recorder = _Recorder()
         dm = StreamingDataModule(root, order=order, normalize="none", batch_size=8)
-        trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, callbacks=[recorder], **QUIET)
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=2,
+            strategy="ddp",
+            max_epochs=2,
+            callbacks=[recorder],
+            default_root_dir=out,
+            **QUIET,
+        )
         torch.manual_seed(0)
         trainer.fit(SimpleCNN(num_classes=4, channels=(4,), hidden=(), lr=1e-3), datamodule=dm)
         seen[order] = {"epochs": recorder.seen, "train": dm.split["train"].tolist()}

@@ -52,7 +52,7 @@ def _source_module(
                 f" color={color!r}: its arrays are stored as they are. Resize them before, or convert an image folder."
             )
         with np.load(path) as arrays:
-            kind = "uint8" if "x" in arrays.files and arrays["x"].dtype == np.uint8 else "float32"
+            kind: StoredDtype = "uint8" if "x" in arrays.files and arrays["x"].dtype == np.uint8 else "float32"
         return ArrayDataModule(path=str(path)), kind
     if path.exists():
         raise ValueError(

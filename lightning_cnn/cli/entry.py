@@ -51,8 +51,14 @@ def _export(args: list[str]) -> None:
     export_main(args)
 
 
+def _convert(args: list[str]) -> None:
+    from lightning_cnn.convert import convert_main
+
+    convert_main(args)
+
+
 #: The commands beside Lightning's fit, validate, test and predict: name to the function given the other arguments.
-COMMANDS: dict[str, Callable[[list[str]], None]] = {"export": _export}
+COMMANDS: dict[str, Callable[[list[str]], None]] = {"export": _export, "convert": _convert}
 
 
 def main(args: list[str] | None = None) -> None:

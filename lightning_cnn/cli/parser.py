@@ -14,6 +14,7 @@ from lightning_cnn.data import (
     CSVImageDataModule,
     DigitsDataModule,
     ImageFolderDataModule,
+    StreamingDataModule,
     TorchvisionDataModule,
 )
 from lightning_cnn.models import ClassifierModule, SimpleCNN, TransferClassifier
@@ -23,7 +24,8 @@ __all__ = ["DATA", "MODELS", "CNNParser", "catalogue"]
 #: The models and DataModules ``--model`` and ``--data`` offer by short name (their own subclasses by import path).
 MODELS: tuple[type, ...] = (SimpleCNN, TransferClassifier)
 DATA: tuple[type, ...] = (
-    DigitsDataModule, ImageFolderDataModule, ArrayDataModule, CSVImageDataModule, TorchvisionDataModule
+    DigitsDataModule, ImageFolderDataModule, ArrayDataModule, CSVImageDataModule, TorchvisionDataModule,
+    StreamingDataModule,
 )  # fmt: skip
 
 
@@ -41,6 +43,7 @@ def catalogue() -> str:
     lines.append("Data (--data NAME --data.OPTION VALUE; full help: --data.help NAME):")
     lines += [f"  {cls.__name__}: {', '.join(options(cls))}" for cls in DATA]
     lines.append("Export a checkpoint (ONNX, TorchScript, torch.export): lightning-cnn export --help")
+    lines.append("Convert images to a litdata dataset (StreamingDataModule): lightning-cnn convert --help")
     return "\n".join(lines)
 
 

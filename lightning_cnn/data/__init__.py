@@ -14,6 +14,7 @@
 - :mod:`~lightning_cnn.data.compatibility`: checks that a model or a checkpoint fits the data.
 - :mod:`~lightning_cnn.data.sampling`, :mod:`~lightning_cnn.data.resident`: resumable training order, device-resident
   batches.
+- :mod:`~lightning_cnn.data.streaming`: a dataset written by ``lightning-cnn convert``, read through litdata.
 - :mod:`~lightning_cnn.data.balanced`: class-balanced or weighted draws with replacement, seeded and sharded.
 
 The augmentations themselves are :mod:`lightning_cnn.augment` (plain torch).
@@ -32,6 +33,7 @@ from lightning_cnn.data.readers import BadImageError
 from lightning_cnn.data.resident import DeviceResidentLoader
 from lightning_cnn.data.sampling import ResumableDataLoader, SeededSampler
 from lightning_cnn.data.splits import kfold_split, stratified_folds, stratified_split
+from lightning_cnn.data.streaming import StreamingDataModule
 from lightning_cnn.data.torchvision import TorchvisionDataModule
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "PRESETS",
     "ResumableDataLoader",
     "SeededSampler",
+    "StreamingDataModule",
     "TorchvisionDataModule",
     "WeightedSeededSampler",
     "build_augmentation",

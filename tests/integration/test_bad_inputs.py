@@ -1376,3 +1376,103 @@ def test_lightnings_own_ema_is_refused_at_setup_naming_ours(fast_trainer):
         fit(SimpleCNN(channels=(4,), hidden=()), DigitsDataModule(), fast_trainer, callbacks=[LightningEMA()])
     assert str(err.value).startswith("EMAWeightAveraging copied the SimpleCNN in its setup, before the module's own")
     assert "Use lightning_cnn.EMAWeightAveraging" in str(err.value)
+
+
+def _two_class_folder(root: Path, size: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+# Row 103: convert a source that is none of 'digits', an image folder, an .npz file; image_size with an .npz.
+def test_convert_refuses_a_source_it_cannot_read(tmp_path):
+    from lightning_cnn.convert import convert_dataset
+
+    with pytest.raises(FileNotFoundError, match=r"Expected source to be 'digits', a folder of class subfolders or an"):
+        convert_dataset(str(tmp_path / "nothing"), str(tmp_path / "out"))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"but '.*notes.txt' is a file ending in '.txt'"):
+        convert_dataset(str(tmp_path / "notes.txt"), str(tmp_path / "out"))
+    np.savez(tmp_path / "a.npz", x=np.zeros((4, 1, 4, 4), np.uint8), y=np.array([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match=r"Expected no image_size or color with an .npz source .*image_size=16"):
+        convert_dataset(str(tmp_path / "a.npz"), str(tmp_path / "out"), image_size=16)
+    with pytest.raises(ValueError, match=re.escape("Expected dtype to be one of ('auto', 'uint8', 'float32')")):
+        convert_dataset("digits", str(tmp_path / "out"), dtype="int8")  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+# Row 104: convert into a folder that holds files (without overwrite), or onto a file.
+def test_convert_refuses_an_output_that_holds_files(tmp_path):
+    from lightning_cnn.convert import convert_dataset
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"Expected output to be a new or empty folder, but '.*out' holds files"):
+        convert_dataset("digits", str(tmp_path / "out"))
+    with pytest.raises(FileExistsError, match=r"Expected output to be a folder to write, but '.*keep.txt' is a file"):
+        convert_dataset("digits", str(tmp_path / "out" / "keep.txt"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt"]
+
+
+# Row 105: a sample convert cannot store (unreadable, another size, pixels that are not 8-bit with dtype='uint8').
+@pytest.mark.parametrize("bad", ["unreadable", "size", "not_8bit"])
+def test_convert_names_the_sample_it_cannot_store_and_leaves_nothing(tmp_path, bad):
+    from lightning_cnn.convert import convert_dataset
+
+    root = _two_class_folder(tmp_path / "imgs")
+    options: dict = {"num_workers": 2}
+    if bad == "unreadable":
+        (root / "b" / "2.png").write_text("not an image")
+        message = r"1 of 6 samples failed, nothing was written\. The first, sample 5 \(.*b/2\.png\): Cannot read image"
+    elif bad == "size":
+        Image.fromarray(np.zeros((5, 7), np.uint8)).save(root / "b" / "2.png")
+        message = r"sample 5 \(.*b/2\.png\): its image is \[3, 5, 7\] .*but the first is \[3, 6, 6\]: pass image_size"
+    else:
+        options.update(image_size=6, dtype="uint8")
+        Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(root / "a" / "1.png")
+        message = r"sample 1 \(.*a/1\.png\): its pixels are not 8-bit .*dtype='float32'"
+    with pytest.raises(ValueError, match=message):
+        convert_dataset(str(root), str(tmp_path / "out"), **options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]  # no output, no partial folder
+
+
+# Row 106: StreamingDataModule on a folder that convert did not write.
+def test_streaming_datamodule_refuses_a_folder_without_a_converted_dataset(tmp_path):
+    from lightning_cnn import StreamingDataModule
+
+    with pytest.raises(FileNotFoundError, match=r"root=.* has no index.json, lightning_cnn.json, labels.npy\. Convert"):
+        StreamingDataModule(str(_two_class_folder(tmp_path / "imgs")))
+    with pytest.raises(FileNotFoundError, match=r"Expected root to be a folder written by lightning-cnn convert"):
+        StreamingDataModule(str(tmp_path / "missing"))
+
+
+# Row 107: convert or StreamingDataModule without litdata installed.
+def test_streaming_without_litdata_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from lightning_cnn import StreamingDataModule
+    from lightning_cnn.convert import convert_dataset
+
+    monkeypatch.setitem(sys.modules, "litdata", None)
+    with pytest.raises(ModuleNotFoundError, match=re.escape("StreamingDataModule needs litdata, which is not")):
+        StreamingDataModule(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match=re.escape("pip install 'lightning-cnn[streaming]'")):
+        convert_dataset("digits", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+# Row 108: order='streaming' with device_resident=True or a balanced or weighted sampler; an unknown order.
+def test_streaming_order_refuses_settings_it_cannot_draw(tmp_path):
+    from lightning_cnn import StreamingDataModule
+    from lightning_cnn.convert import convert_dataset
+
+    root = str(convert_dataset("digits", str(tmp_path / "d"), num_workers=1))
+    with pytest.raises(ValueError, match=r"Expected order='seeded' with device_resident=True, but got order='stream"):
+        StreamingDataModule(root, order="streaming", device_resident=True)
+    with pytest.raises(ValueError, match=r"Expected order='seeded' with sampler='balanced', but got order='streaming'"):
+        StreamingDataModule(root, order="streaming", sampler="balanced")
+    with pytest.raises(ValueError, match=re.escape("Expected order to be one of ('seeded', 'streaming')")):
+        StreamingDataModule(root, order="stream")  # type: ignore[arg-type]

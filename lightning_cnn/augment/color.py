@@ -10,16 +10,21 @@ import torch
 from lightning_cnn._utils.validation import check_range
 from lightning_cnn.augment.base import BatchTransform, Params, uniform
 
-__all__ = ["ColorJitter"]
-
-_GRAY = (0.299, 0.587, 0.114)
+__all__ = ["ColorJitter", "grayscale"]
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """The luma ``[B, 1, H, W]`` of a batch: torchvision's weights for RGB, the channel mean for other counts.
+
+    Example:
+        >>> grayscale(torch.ones(2, 3, 4, 4)).shape
+        torch.Size([2, 1, 4, 4])
+    """
     if x.shape[1] != 3:
         return x.mean(1, keepdim=True)
-    w = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    from torchvision.transforms.v2 import functional as TF  # first use only (not when the command line starts)
+
+    return TF.rgb_to_grayscale(x)
 
 
 class ColorJitter(BatchTransform):
@@ -64,10 +69,10 @@ class ColorJitter(BatchTransform):
         if self.brightness:
             out = (out * f("brightness")).clamp(0, 1)
         if self.contrast:
-            m = _gray(out).mean(dim=(1, 2, 3), keepdim=True)
+            m = grayscale(out).mean(dim=(1, 2, 3), keepdim=True)
             out = ((out - m) * f("contrast") + m).clamp(0, 1)
         if x.shape[1] == 3 and self.saturation:
-            g = _gray(out)
+            g = grayscale(out)
             out = ((out - g) * f("saturation") + g).clamp(0, 1)
         if x.shape[1] == 3 and self.hue:
             out = _rotate_hue(out, f("hue") * 2 * math.pi).clamp(0, 1)

@@ -17,6 +17,8 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 
+from lightning_cnn.augment.color import grayscale
+
 __all__ = ["GEOMETRIC_OPS", "OP_NAMES", "Interpolation", "OpName", "apply_op", "apply_ops"]
 
 OpName = Literal[
@@ -47,12 +49,6 @@ def _factor(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _blend(x: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
     return (x * ratio + other * (1 - ratio)).clamp(0, 1)
-
-
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    from torchvision.transforms.v2 import functional as TF
-
-    return TF.rgb_to_grayscale(x) if x.shape[1] == 3 else x.mean(1, keepdim=True)
 
 
 def _theta(names: list[str], m: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -122,8 +118,8 @@ def _equalize(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 _COLOR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "Identity": lambda x, m: x.clone(),
     "Brightness": lambda x, m: (x * _factor(1 + m, x)).clamp(0, 1),
-    "Color": lambda x, m: _blend(x, _gray(x), _factor(1 + m, x)) if x.shape[1] == 3 else x.clone(),
-    "Contrast": lambda x, m: _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), _factor(1 + m, x)),
+    "Color": lambda x, m: _blend(x, grayscale(x), _factor(1 + m, x)) if x.shape[1] == 3 else x.clone(),
+    "Contrast": lambda x, m: _blend(x, grayscale(x).mean(dim=(1, 2, 3), keepdim=True), _factor(1 + m, x)),
     "Sharpness": _sharpness,
     "Posterize": _posterize,
     "Solarize": lambda x, m: torch.where(x >= _factor(m, x), 1 - x, x),

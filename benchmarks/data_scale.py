@@ -112,14 +112,18 @@ def main() -> None:
     from lightning_cnn import ImageFolderDataModule, StreamingDataModule
     from lightning_cnn.convert import convert_dataset
 
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="data_scale.") as tmp:
         root, converted = Path(tmp, "folder"), Path(tmp, "converted")
         start = time.perf_counter()
         generate(root, args.images, max(1, args.workers))
         generated = time.perf_counter() - start
+        print(f"generated {args.images} PNGs in {generated:.1f} s", flush=True)
         start = time.perf_counter()
         convert_dataset(str(root), str(converted), color="grayscale", num_workers=max(1, args.workers))
         conversion = time.perf_counter() - start
+        print(f"converted in {conversion:.1f} s", flush=True)
         shared = {"batch_size": args.batch, "num_workers": args.workers}
         sources = {
             "folder": lambda **kw: ImageFolderDataModule(str(root), color="grayscale", **shared, **kw),
@@ -135,6 +139,7 @@ def main() -> None:
                 "setup_given_stats": in_child(setup_phase(make, given_statistics=True)),
                 "loader": in_child(loader_phase(make, args.loader_images)),
             }
+            print(f"{name}: {json.dumps(rows[name])}", flush=True)
     print(f"{args.images} images 16x16 (10 classes): generated in {generated:.1f} s, converted in {conversion:.1f} s")
     header = f"{'source':<28} {'setup s':>8} {'MiB':>6} {'setup, given stats s':>21} {'MiB':>6}"
     print(f"{header} {'loader img/s':>13} {'MiB':>6}")
@@ -154,6 +159,7 @@ def main() -> None:
             f" setup memory folder/streaming"
             f" {max(folder['setup']['peak_mib'], 0.1) / max(row['setup']['peak_mib'], 0.1):.2f}x"
         )
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

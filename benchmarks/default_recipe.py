@@ -39,6 +39,7 @@ CANDIDATES: dict[str, list[str]] = {
     "baseline-30ep-cosine": BASELINE,
     "default-now": [a for a in DEFAULT_RUN if a not in FIT],
     "15ep-cosine": [*LIGHT, "--model.scheduler", "cosine", "--trainer.max_epochs", "15"],
+    "12ep-cosine": [*LIGHT, "--model.scheduler", "cosine", "--trainer.max_epochs", "12"],
     "10ep-cosine": [*LIGHT, "--model.scheduler", "cosine", "--trainer.max_epochs", "10"],
     "10ep-one_cycle": [*LIGHT, "--model.scheduler", "one_cycle", "--trainer.max_epochs", "10"],
     "15ep-cosine-noval": [

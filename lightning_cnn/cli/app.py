@@ -37,7 +37,7 @@ from lightning_cnn.cli.checks import (
     resume_last_run,
     use_default_root_dir,
 )
-from lightning_cnn.cli.defaults import add_defaults, default_callbacks, default_plugins, lazy_default
+from lightning_cnn.cli.defaults import add_defaults, class_default, default_callbacks, default_plugins
 from lightning_cnn.cli.output import quiet_known_notices
 from lightning_cnn.cli.parser import CNNParser, catalogue
 from lightning_cnn.data import ClassifierDataModule, DigitsDataModule
@@ -53,7 +53,7 @@ def trainer_defaults() -> dict[str, Any]:
     return {
         "max_epochs": 20,
         "log_every_n_steps": 10,
-        "logger": lazy_default(CSVRunLogger, save_dir=DEFAULT_SAVE_DIR, name="lightning_cnn"),
+        "logger": class_default(CSVRunLogger, save_dir=DEFAULT_SAVE_DIR, name="lightning_cnn"),
     }
 
 

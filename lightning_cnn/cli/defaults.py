@@ -1,9 +1,9 @@
 """The callbacks and the checkpoint plugin every ``lightning-cnn`` run gets, as options of the parser: ``--defaults.*``.
 
-Each is an option whose default is a lazy instance, so ``--print_config`` and the run's ``config.yaml`` list them,
-``--defaults.NAME.OPTION VALUE`` configures one, ``--defaults.NAME null`` (``NAME: null`` under ``defaults:`` in
-YAML) switches it off, and ``--defaults.NAME OtherClass`` swaps it. A callback of the same kind in
-``--trainer.callbacks`` replaces ours; ``--trainer.enable_progress_bar false`` and
+Each is an option whose default is a ``class_path`` / ``init_args`` dict, so ``--print_config`` and the run's
+``config.yaml`` list them, ``--defaults.NAME.OPTION VALUE`` configures one, ``--defaults.NAME null`` (``NAME: null``
+under ``defaults:`` in YAML) switches it off, and ``--defaults.NAME OtherClass`` swaps it. A callback of the same kind
+in ``--trainer.callbacks`` replaces ours; ``--trainer.enable_progress_bar false`` and
 ``--trainer.enable_model_summary false`` switch off the bar and the summary as in Lightning.
 """
 
@@ -21,15 +21,15 @@ from lightning_cnn.callbacks import AugmentationPreview, FiniteLossGuard, Predic
 from lightning_cnn.checkpoint import AtomicCheckpointIO
 from lightning_cnn.cli.output import ModelSummaryTable
 
-__all__ = ["DEFAULTS", "Default", "add_defaults", "default_callbacks", "default_plugins", "lazy_default"]
+__all__ = ["DEFAULTS", "Default", "add_defaults", "default_callbacks", "default_plugins", "class_default"]
 
 
-def lazy_default(class_type: type, **kwargs: Any) -> dict[str, Any]:
+def class_default(class_type: type, **kwargs: Any) -> dict[str, Any]:
     """The default ``class_type(**kwargs)`` as jsonargparse's ``class_path`` / ``init_args`` form.
 
-    The parser builds it when the run's classes are built, lists it in ``--print_config`` like any other, and costs
-    nothing at start: ``jsonargparse.lazy_instance`` reads the whole call stack on every call (about 40 ms here, and
-    a start needs 25 of them, one per default per subcommand).
+    The parser builds it with the run's other classes and lists it in ``--print_config``. (jsonargparse's
+    ``lazy_instance`` would do the same, but reads the whole call stack on each of the 24 calls a start makes: about
+    1 s of ``--help``.)
     """
     out: dict[str, Any] = {"class_path": f"{class_type.__module__}.{class_type.__qualname__}"}
     if kwargs:
@@ -50,50 +50,50 @@ class Default:
 
 #: Every default, in the order the trainer gets them.
 DEFAULTS: tuple[Default, ...] = (
-    Default("run_summary", RunSummary, lambda: lazy_default(RunSummary), "The run summary table at the start."),
+    Default("run_summary", RunSummary, lambda: class_default(RunSummary), "The run summary table at the start."),
     Default(
         "training_plots",
         TrainingPlots,
-        lambda: lazy_default(TrainingPlots),
+        lambda: class_default(TrainingPlots),
         "curves.png, confusion_matrix.png and reliability.png in the run folder.",
     ),
     Default(
         "finite_loss_guard",
         FiniteLossGuard,
-        lambda: lazy_default(FiniteLossGuard),
+        lambda: class_default(FiniteLossGuard),
         "Stop the run on the first NaN or infinite loss.",
     ),
     Default(
         "augmentation_preview",
         AugmentationPreview,
-        lambda: lazy_default(AugmentationPreview),
+        lambda: class_default(AugmentationPreview),
         "augment_preview.png, when the data augments (scale 1 grows to 64-pixel tiles for smaller images).",
         ("fit",),
     ),
     Default(
         "progress_bar",
         ProgressBar,
-        lambda: lazy_default(RichProgressBar),
+        lambda: class_default(RichProgressBar),
         "The progress bar (also off with --trainer.enable_progress_bar false).",
     ),
     Default(
         "model_summary",
         ModelSummary,
-        lambda: lazy_default(ModelSummaryTable),
+        lambda: class_default(ModelSummaryTable),
         "The model summary at the start of fit (also off with --trainer.enable_model_summary false).",
         ("fit",),
     ),
     Default(
         "prediction_writer",
         BasePredictionWriter,
-        lambda: lazy_default(PredictionWriter, strict=False),
+        lambda: class_default(PredictionWriter, strict=False),
         "predictions.csv in the run folder.",
         ("predict",),
     ),
     Default(
         "checkpoint_io",
         CheckpointIO,
-        lambda: lazy_default(AtomicCheckpointIO),
+        lambda: class_default(AtomicCheckpointIO),
         "The checkpoint plugin: files written through a temporary file, never half-written.",
     ),
 )

@@ -15,7 +15,7 @@ __all__ = ["COMMANDS", "DEFAULT_RUN", "command_line", "main"]
 #: What ``lightning-cnn`` with no arguments (and so ``make run``) runs: 12 epochs with a cosine learning-rate decay on
 #: batches augmented with the "light" preset (the batched path, which "auto" picks for 8x8 images), then a test of the
 #: best checkpoint. Chosen on test accuracy of the best checkpoint and seconds of fit over seeds 0-2 on a 2-core CPU
-#: (benchmarks/default_recipe.py; table in benchmarks/README.md): mean 0.9963 in 0.43x the training time of the same
+#: (benchmarks/default_recipe.py; table in benchmarks/README.md): mean 0.9963 in 0.45x the training time of the same
 #: recipe over 30 epochs (the default before: 0.9975), the fewest epochs that keep the mean at 0.996 (10 epochs:
 #: 0.9950). Augmentation and the cosine decay were chosen earlier on the validation split (mean best val/loss over
 #: seeds 0-4: 0.033, against 0.054 for the per-sample CPU path and 0.060 without augmentation). ``lightning-cnn fit``

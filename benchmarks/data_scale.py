@@ -82,7 +82,8 @@ def setup_phase(make: Callable[..., object], given_statistics: bool) -> Callable
         start = time.perf_counter()
         dm = make(**({"mean": [0.5], "std": [0.25]} if given_statistics else {}))
         dm.setup("fit")  # type: ignore[attr-defined]
-        return {"seconds": time.perf_counter() - start}
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "train_images": len(dm.split["train"])}  # type: ignore[attr-defined]
 
     return phase
 
@@ -141,6 +142,7 @@ def main() -> None:
             }
             print(f"{name}: {json.dumps(rows[name])}", flush=True)
     print(f"{args.images} images 16x16 (10 classes): generated in {generated:.1f} s, converted in {conversion:.1f} s")
+    print("training split sizes: " + ", ".join(f"{n} {row['setup']['train_images']}" for n, row in rows.items()))
     header = f"{'source':<28} {'setup s':>8} {'MiB':>6} {'setup, given stats s':>21} {'MiB':>6}"
     print(f"{header} {'loader img/s':>13} {'MiB':>6}")
     for name, row in rows.items():

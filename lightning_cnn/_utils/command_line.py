@@ -20,6 +20,7 @@ import yaml
 from jsonargparse import get_loader, set_loader
 
 __all__ = [
+    "subcommands_to_build",
     "LIGHTNING_OPTIMIZER_OPTIONS",
     "optimizer_options_message",
     "refuse_lightning_optimizer_options",
@@ -41,6 +42,33 @@ __all__ = [
 
 #: The subcommands that evaluate a checkpoint's weights: they resolve ``--ckpt_path last`` and refuse none.
 EVALUATING_SUBCOMMANDS = ("validate", "test", "predict")
+
+_HELP_OPTIONS = ("-h", "--help")
+
+
+def subcommands_to_build(args: Any, names: Iterable[str]) -> set[str]:
+    """The subcommands whose full parser this start may read: the one named first in ``args``, or none for help alone.
+
+    A parser is built for every subcommand, but only the one on the command line is ever parsed; the others are
+    needed by name only (``lightning-cnn --help`` lists them). Anything else (a config file before the subcommand,
+    ``args`` given as a dict) keeps every parser.
+
+    Example:
+        >>> sorted(subcommands_to_build(["fit", "--trainer.max_epochs", "3"], ["fit", "test"]))
+        ['fit']
+        >>> sorted(subcommands_to_build(["--help"], ["fit", "test"]))
+        []
+        >>> sorted(subcommands_to_build(["-c", "run.yaml", "fit"], ["fit", "test"]))
+        ['fit', 'test']
+    """
+    names = set(names)
+    if not isinstance(args, (list, tuple)):
+        return names
+    if args and args[0] in names:
+        return {args[0]}
+    if all(a in _HELP_OPTIONS for a in args):
+        return set()
+    return names
 
 
 def newest_last_checkpoint(config: Any) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from argparse import RawDescriptionHelpFormatter
@@ -24,6 +25,7 @@ from lightning_cnn._utils.command_line import (
     evaluated_checkpoint,
     expand_short_callback_names,
     refuse_lightning_optimizer_options,
+    subcommands_to_build,
 )
 from lightning_cnn._utils.io import check_checkpoint_complete, unreadable_checkpoint
 from lightning_cnn._utils.restore import restoring_weights
@@ -82,6 +84,8 @@ class CNNCli(LightningCLI):
         kwargs.setdefault("parser_class", CNNParser)
         epilog = catalogue()
         quiet_known_notices()
+        given = inspect.signature(LightningCLI.__init__).bind_partial(self, *args, **kwargs).arguments.get("args")
+        self._full_parsers = subcommands_to_build(sys.argv[1:] if given is None else given, self.subcommands())
         kwargs.setdefault(
             "parser_kwargs",
             {"epilog": epilog, "formatter_class": RawDescriptionHelpFormatter, "parser_mode": PARSER_MODE}
@@ -112,9 +116,21 @@ class CNNCli(LightningCLI):
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
         if add_subcommands:
             for name, subparser in self._subcommand_parsers.items():
-                add_defaults(subparser, name)
+                if name in self._full_parsers:
+                    add_defaults(subparser, name)
         else:
             add_defaults(self.parser, None)
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        """The subcommand's parser; one this start never reads (another subcommand runs) is left without options.
+
+        Building a parser reads the signatures and docstrings of the Trainer, model and data classes (about a fifth of
+        a second each); a start reads one subcommand's parser at most, and ``--help`` none.
+        """
+        if subcommand in self._full_parsers:
+            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        self._subcommand_method_arguments[subcommand] = []
+        return self.init_parser(**kwargs)
 
     def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)

@@ -10,6 +10,7 @@ from lightning_cnn._utils.command_line import (
     optimizer_options_message,
     refuse_lightning_optimizer_options,
     save_dir_given,
+    subcommands_to_build,
 )
 
 
@@ -61,3 +62,20 @@ def test_config_keys_of_lightnings_optimizer_are_explained(message, key):
 def test_other_unknown_options_are_left_alone():
     message = "Subcommand 'fit' does not accept option 'optimizers'"
     assert explain_parser_error(message, {}) == message
+
+
+@pytest.mark.parametrize(
+    ("args", "built"),
+    [
+        (["fit", "--trainer.max_epochs", "3"], {"fit"}),
+        (["test", "--help"], {"test"}),
+        (["--help"], set()),
+        (["-h"], set()),
+        ([], set()),
+        (["-c", "run.yaml", "fit"], {"fit", "test"}),  # the subcommand may come from the file
+        (["--fit"], {"fit", "test"}),
+        ({"fit": {}}, {"fit", "test"}),  # a dict of options (LightningCLI takes one)
+    ],
+)
+def test_subcommands_to_build(args, built):
+    assert subcommands_to_build(args, ("fit", "test")) == built

@@ -109,6 +109,8 @@ class ResidentDigits(DigitsDataModule):
 
 
 def test_trains_through_a_datamodule_with_normalization(fast_trainer):
+    # Seeded: the bar below held for seeds 0-11 at 4 epochs (val/acc 0.61-0.87), where 2 epochs gave 0.26-0.54.
+    pl.seed_everything(0, verbose=False)
     seen: list[torch.Tensor] = []
 
     class Recording(SimpleCNN):
@@ -118,11 +120,11 @@ def test_trains_through_a_datamodule_with_normalization(fast_trainer):
 
     dm = ResidentDigits(batch_size=128)
     model = Recording(channels=(4, 8), hidden=(), lr=0.01)
-    trainer = pl.Trainer(max_epochs=2, limit_val_batches=2, **fast_trainer)
+    trainer = pl.Trainer(max_epochs=4, limit_val_batches=2, **fast_trainer)
     trainer.fit(model, dm)
     loader = trainer.train_dataloader
-    assert isinstance(loader, DeviceResidentLoader) and loader.epoch == 1
-    assert len(seen) == 2 * len(loader) == 2 * 10
+    assert isinstance(loader, DeviceResidentLoader) and loader.epoch == 3
+    assert len(seen) == 4 * len(loader) == 4 * 10
     # The resident batches reach the model raw, and its own normalization (the training statistics) gives
     # mean ~0, std ~1.
     allx = torch.cat(seen[:10])

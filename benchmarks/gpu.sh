@@ -29,3 +29,4 @@ step augment 60 benchmarks/augment.py --device cuda --sizes 32 224 --repeats 3
 step channels_last 60 benchmarks/channels_last.py --device cuda --batch 256 --size 32
 step throughput 150 benchmarks/throughput.py --devices cuda --repeats 3
 step tta_ensemble 90 benchmarks/tta_ensemble.py --device cuda --repeats 10
+step policies 60 benchmarks/policies.py --device cuda --size 32 --repeats 3

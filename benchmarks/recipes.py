@@ -1,18 +1,26 @@
 """The cost of each training recipe per training step, against the plain step, in one run.
 
 Every row fits SimpleCNN on the bundled digits with a real Trainer for ``--steps`` steps and times the steps
-after ``--warmup`` (a callback reads the clock at the first timed batch and at the last), repeated
-``--repeats`` times with the rows interleaved; the median time per step of each row is divided by the plain
-row's. A row is ``(name, setup)``: ``setup()`` returns the DataModule options and the callbacks of that
-recipe. Another set of rows (augmentation policies, ...) is a function returning such a list, added to
-``ROW_SETS``.
+after ``--warmup`` (a callback reads the clock at the first timed batch and at the last). Each row runs
+``--repeats`` times, each time beside a run of the plain step (before or after it, alternately), and its ratio is
+the median of those paired ratios: on a shared machine the speed drifts between runs by more than a recipe costs.
+A row is ``(name, setup)``: ``setup()`` returns the DataModule options and the callbacks of that recipe. Another
+set of rows is a function returning such a list, added to ``ROW_SETS``.
 
-Run: ``.venv/bin/python benchmarks/recipes.py`` (``--steps 5 --warmup 1 --repeats 1`` for a smoke run).
+The augmentation policies are not a per-step cost of the same training step (the per-sample path runs in loader
+workers, beside the step), so they have their own table in the same run: images/s of each batched policy against
+torchvision's per sample in ``--policy-workers`` loader workers at ``--policy-size`` (``policies.policy_rows``).
+The last lines hold each ratio against its bar (MixUp and CutMix at most 1.05x, EMA at most 1.10x, the batched
+policies at least 3x the worker path at 32 px).
+
+Run: ``.venv/bin/python benchmarks/recipes.py`` (``--steps 5 --warmup 1 --repeats 1 --policy-images 128`` for a
+smoke run).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -38,6 +46,11 @@ def recipe_rows() -> list[Row]:
         ("ema", lambda: ({}, [EMAWeightAveraging(decay=0.99)])),
     ]
 
+
+#: The most each recipe's training step may cost against the plain step.
+STEP_BARS = {"mixup": 1.05, "cutmix": 1.05, "mixup+cutmix": 1.05, "ema": 1.10}
+#: The least the batched policies must give against the per-sample worker path (images/s), at 32 px.
+POLICY_BAR = 3.0
 
 #: Every set of rows the benchmark runs; the first row of the first set is the baseline.
 ROW_SETS: list[Callable[[], list[Row]]] = [recipe_rows]
@@ -75,25 +88,69 @@ def time_per_step(setup: Setup, steps: int, warmup: int, batch_size: int, image_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=110)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10, help="paired runs of each row beside the plain step")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=16, help="image side (digits are upsampled)")
+    parser.add_argument("--policy-size", type=int, default=32, help="image side of the policy table")
+    parser.add_argument("--policy-images", type=int, default=4096, help="images per policy timing (0: no table)")
+    parser.add_argument("--policy-repeats", type=int, default=3, help="best of this many timings of each path")
+    parser.add_argument("--policy-workers", type=int, default=2, help="loader workers of the per-sample path")
     args = parser.parse_args()
     rows = [row for make in ROW_SETS for row in make()]
+    (base_name, base_setup), others = rows[0], rows[1:]
     times: dict[str, list[float]] = {name: [] for name, _ in rows}
-    for _ in range(args.repeats):
-        for name, setup in rows:
-            times[name].append(time_per_step(setup, args.steps, args.warmup, args.batch, args.size))
-    base = statistics.median(times[rows[0][0]])
+    paired: dict[str, list[float]] = {name: [] for name, _ in others}
+
+    def timed(setup: Setup) -> float:
+        gc.collect()  # the previous runs' garbage is collected here, not inside the timed steps
+        return time_per_step(setup, args.steps, args.warmup, args.batch, args.size)
+
+    for repeat in range(args.repeats):
+        # Each row runs right beside a run of the plain step (before it in even repeats, after it in odd ones), and
+        # its ratio is taken to that neighbour: the machine's speed drifts from run to run by more than the
+        # recipes cost, which a ratio of two separate medians would mix in.
+        for name, setup in others:
+            if repeat % 2 == 0:
+                base, row = timed(base_setup), timed(setup)
+            else:
+                row, base = timed(setup), timed(base_setup)
+            times[base_name].append(base)
+            times[name].append(row)
+            paired[name].append(row / base)
     print(f"SimpleCNN on digits {args.size}x{args.size}, batch {args.batch}, {torch.get_num_threads()} threads,")
-    print(f"median of {args.repeats} runs of {args.steps - args.warmup} timed steps each, rows interleaved")
+    print(
+        f"{args.repeats} paired runs of {args.steps - args.warmup} timed steps each: ms/step is the median of each"
+        f" row's runs, the ratio the median of its runs' ratios to the plain run beside each"
+    )
     print("| recipe | ms/step | vs plain |")
     print("|---|---|---|")
+    ratios = {base_name: 1.0} | {name: statistics.median(r) for name, r in paired.items()}
     for name, _ in rows:
-        median = statistics.median(times[name])
-        print(f"| {name} | {median * 1000:.2f} | {median / base:.3f}x |")
+        print(f"| {name} | {statistics.median(times[name]) * 1000:.2f} | {ratios[name]:.3f}x |")
+    bars = [(name, ratios[name], "<=", limit) for name, limit in STEP_BARS.items() if name in ratios]
+    if args.policy_images > 0:
+        from policies import policy_rows  # beside this script
+
+        print(
+            f"\nAugmentation policies, {args.policy_images} random RGB images of {args.policy_size}x{args.policy_size},"
+            f" batch 64, best of {args.policy_repeats}: torchvision's per sample in {args.policy_workers} loader"
+            " workers against the batched policy in the main process"
+        )
+        print("| policy | size | workers img/s | batched img/s | batched / workers |")
+        print("|---|---|---|---|---|")
+        size, images, workers = args.policy_size, args.policy_images, args.policy_workers
+        for row in policy_rows(size, images, 64, workers, args.policy_repeats):
+            print(
+                f"| {row['policy']} | {row['size']} | {row['workers_img_s']:.0f} | {row['batched_img_s']:.0f}"
+                f" | {row['ratio']:.2f}x |"
+            )
+            bars.append((f"batched {row['policy']} at {row['size']} px", row["ratio"], ">=", POLICY_BAR))
+    print()
+    for name, ratio, kind, limit in bars:
+        held = ratio <= limit if kind == "<=" else ratio >= limit
+        print(f"bar {name}: {ratio:.3f}x {kind} {limit}x {'met' if held else 'NOT met'}")
 
 
 if __name__ == "__main__":

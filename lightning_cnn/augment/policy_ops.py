@@ -176,18 +176,21 @@ def apply_ops(
     Shape:
         - x: ``[B, C, H, W]``; ops (int64) and magnitude: ``[B]``; output: ``[B, C, H, W]``.
     """
-    out = x
+    out = x  # copied once, at the first operation other than Identity; then written in place, row groups only
     drawn = ops.unique().tolist()
     geometric = [OP_NAMES.index(name) for name in GEOMETRIC_OPS]
     if any(k in geometric for k in drawn):
         sel = torch.isin(ops, torch.tensor(geometric, device=ops.device)).nonzero().squeeze(1)
         names = [OP_NAMES[k] for k in ops.index_select(0, sel).tolist()]
         done = _geometric(x.index_select(0, sel), names, magnitude.index_select(0, sel), interpolation)
-        out = out.index_copy(0, sel, done.to(x.dtype))
+        out = x.clone()
+        out.index_copy_(0, sel, done.to(x.dtype))
     for k in drawn:
         if OP_NAMES[k] == "Identity" or k in geometric:
             continue
         sel = (ops == k).nonzero().squeeze(1)
         done = apply_op(x.index_select(0, sel), OP_NAMES[k], magnitude.index_select(0, sel), interpolation)
-        out = out.index_copy(0, sel, done.to(x.dtype))
+        if out is x:
+            out = x.clone()
+        out.index_copy_(0, sel, done.to(x.dtype))
     return out

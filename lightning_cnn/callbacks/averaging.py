@@ -42,6 +42,27 @@ class FloatEMA:
             return current
         return self.decay * average + (1 - self.decay) * current
 
+    def update_all(
+        self, averages: list[torch.Tensor], currents: list[torch.Tensor], num_averaged: torch.Tensor
+    ) -> None:
+        """The same update in place over tensors of one dtype and device (``AveragedModel``'s ``multi_avg_fn``).
+
+        One fused ``foreach`` kernel per step for the whole model instead of three operations per tensor.
+
+        Example:
+            >>> ema, average = FloatEMA(0.75), [torch.tensor([1.0]), torch.tensor([3.0])]
+            >>> ema.update_all(average, [torch.tensor([5.0]), torch.tensor([3.0])], torch.tensor(1))
+            >>> [t.tolist() for t in average]
+            [[2.0], [3.0]]
+        """
+        if averages and (
+            averages[0].is_floating_point() or averages[0].is_complex()
+        ):  # private torch: see architecture
+            torch._foreach_mul_(averages, self.decay)
+            torch._foreach_add_(averages, currents, alpha=1 - self.decay)
+        else:
+            torch._foreach_copy_(averages, currents)
+
 
 class EMAWeightAveraging(_LightningEMA):
     """Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging`, for modules that set themselves up.
@@ -103,7 +124,8 @@ class EMAWeightAveraging(_LightningEMA):
             update_starting_at_epoch=update_starting_at_epoch,
         )
         self.decay = float(decay)
-        self._kwargs["avg_fn"] = FloatEMA(self.decay)
+        self._kwargs.pop("avg_fn", None)  # AveragedModel takes one of the two
+        self._kwargs["multi_avg_fn"] = FloatEMA(self.decay).update_all
 
     def _build_average(self, pl_module: pl.LightningModule) -> None:
         device = self._device or pl_module.device

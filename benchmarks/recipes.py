@@ -29,6 +29,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import StochasticWeightAveraging
 
 from lightning_cnn import DigitsDataModule, EMAWeightAveraging, SimpleCNN
 
@@ -37,13 +38,15 @@ Row = tuple[str, Setup]
 
 
 def recipe_rows() -> list[Row]:
-    """The plain step, MixUp, CutMix, both, and EMA."""
+    """The plain step, MixUp, CutMix, both, EMA and SWA (Lightning's ``StochasticWeightAveraging``)."""
     return [
         ("plain", lambda: ({}, [])),
         ("mixup", lambda: ({"mixup_alpha": 0.2}, [])),
         ("cutmix", lambda: ({"cutmix_alpha": 1.0}, [])),
         ("mixup+cutmix", lambda: ({"mixup_alpha": 0.2, "cutmix_alpha": 1.0}, [])),
         ("ema", lambda: ({}, [EMAWeightAveraging(decay=0.99)])),
+        # Averages once an epoch (from the second), with its own learning-rate schedule; no bar of its own.
+        ("swa", lambda: ({}, [StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1)])),
     ]
 
 

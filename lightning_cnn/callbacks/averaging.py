@@ -21,7 +21,7 @@ __all__ = ["EMAWeightAveraging", "FloatEMA"]
 
 
 class FloatEMA:
-    """The EMA update of one tensor: ``decay * average + (1 - decay) * current`` for floats; others are copied.
+    """The EMA update ``decay * average + (1 - decay) * current`` for floats (others copied), of a tensor or a list.
 
     Integer buffers (BatchNorm's ``num_batches_tracked``, a model's encoded input contract) would be truncated by
     the float formula; they take the current value.
@@ -55,9 +55,8 @@ class FloatEMA:
             >>> [t.tolist() for t in average]
             [[2.0], [3.0]]
         """
-        if averages and (
-            averages[0].is_floating_point() or averages[0].is_complex()
-        ):  # private torch: see architecture
+        # torch's _foreach functions are private (docs/architecture.md lists them); its optimizers use them too.
+        if averages and (averages[0].is_floating_point() or averages[0].is_complex()):
             torch._foreach_mul_(averages, self.decay)
             torch._foreach_add_(averages, currents, alpha=1 - self.decay)
         else:

@@ -124,8 +124,8 @@ class CNNCli(LightningCLI):
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         """The subcommand's parser; one this start never reads (another subcommand runs) is left without options.
 
-        Building a parser reads the signatures and docstrings of the Trainer, model and data classes (about a fifth of
-        a second each); a start reads one subcommand's parser at most, and ``--help`` none.
+        Building a parser reads the signatures and docstrings of the Trainer, model and data classes; a start reads one
+        subcommand's parser at most, and ``--help`` none.
         """
         if subcommand in self._full_parsers:
             return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)

@@ -16,12 +16,11 @@ class NotRun(CNNCli):
 
 
 def _printed(capsys, monkeypatch, args: list[str], every_parser: bool) -> str:
-    if every_parser:  # as before: every subcommand's parser built in full
-        monkeypatch.setattr(app, "subcommands_to_build", lambda args, names: set(names))
-    with pytest.raises(SystemExit) as ended:
+    with monkeypatch.context() as patch, pytest.raises(SystemExit) as ended:
+        if every_parser:  # as before: every subcommand's parser built in full
+            patch.setattr(app, "subcommands_to_build", lambda args, names: set(names))
         main(args)
     assert ended.value.code == 0
-    monkeypatch.undo()
     return capsys.readouterr().out
 
 

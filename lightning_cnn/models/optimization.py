@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
+from lightning_cnn._utils.training_only import fallback_message, runs_without_validation
 from lightning_cnn.optim import LENGTH_OPTIONS, build_optimizer, build_scheduler
 
 __all__ = ["ConfiguresOptimizers"]
@@ -95,6 +97,15 @@ class ConfiguresOptimizers(_Module):
             steps_per_epoch=per_epoch,
             total_steps=total,
             warmup_epochs=hp["warmup_epochs"],
+            monitor=self._plateau_monitor() if hp["scheduler"] == "plateau" else "val/loss",
             options=hp["scheduler_options"],
         )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def _plateau_monitor(self) -> str:
+        """``val/loss``, or ``train/loss`` when this fit validates nothing (``val_fraction=0``), said once."""
+        reason = runs_without_validation(getattr(self, "_trainer", None))
+        if reason is None:
+            return "val/loss"
+        rank_zero_info(fallback_message("scheduler='plateau'", "val/loss", "train/loss", reason))
+        return "train/loss"

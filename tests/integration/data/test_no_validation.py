@@ -86,6 +86,25 @@ def test_with_validation_nothing_changes(tmp_path, caplog):
     assert snapshot.monitor == "val/loss" and _fallback_lines(caplog) == []
 
 
+@pytest.mark.parametrize(("val_fraction", "monitor"), [(0, "train/loss"), (0.1, "val/loss")])
+def test_the_plateau_scheduler_watches_the_training_loss_without_validation(tmp_path, caplog, val_fraction, monitor):
+    """It stepped on val/loss alone, and a fit without validation stopped after its first epoch with a traceback."""
+    caplog.set_level(logging.INFO)
+    model = SimpleCNN(channels=(4,), hidden=(), scheduler="plateau", scheduler_options={"patience": 0})
+    trainer = pl.Trainer(
+        max_epochs=3, limit_train_batches=3, limit_val_batches=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path, accelerator="cpu",
+    )  # fmt: skip
+    trainer.fit(model, DigitsDataModule(val_fraction=val_fraction))
+    assert trainer.current_epoch == 3
+    assert [c.monitor for c in trainer.lr_scheduler_configs] == [monitor]
+    said = [line for line in _fallback_lines(caplog) if line.startswith("scheduler='plateau'")]
+    assert said == ([] if monitor == "val/loss" else [
+        "scheduler='plateau': DigitsDataModule has no validation split (val_fraction=0), so it monitors train/loss"
+        " instead of val/loss."
+    ])  # fmt: skip
+
+
 def test_resume_of_a_run_without_validation_restores_the_snapshot_state(tmp_path):
     """The fallback happens before the checkpoint's callback states are read: SnapshotBest's state key matches."""
 

@@ -38,7 +38,7 @@ _KEYS = ("train", "val", "test")
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    """Raise ``ValueError`` unless each fraction is 0 or in (0, 1), and their sum < 1 (0: no such split).
+    """Raise ``ValueError`` unless each fraction is in [0, 1) and their sum < 1 (0: no such split).
 
     Example:
         >>> check_fractions(0.5, 0.5)
@@ -46,10 +46,8 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         ...
         ValueError: Expected val_fraction + test_fraction to be < 1 (some data must train), but got 0.5 + 0.5 = 1.
     """
-    if val_fraction != 0:  # 0: no validation split, every image not held out for test trains
-        check_fraction("val_fraction", val_fraction)
-    if test_fraction != 0:
-        check_fraction("test_fraction", test_fraction)
+    check_fraction("val_fraction", val_fraction, allow_zero=True)  # 0: no validation split, all else trains
+    check_fraction("test_fraction", test_fraction, allow_zero=True)
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"Expected val_fraction + test_fraction to be < 1 (some data must train), but got"

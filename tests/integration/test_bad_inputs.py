@@ -92,8 +92,8 @@ def test_bad_sizes_and_rates(build, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"val_fraction": 1.5}, "Expected val_fraction to be in (0, 1), but got 1.5."),
-        ({"test_fraction": -0.1}, "Expected test_fraction to be in (0, 1), but got -0.1."),
+        ({"val_fraction": 1.5}, "Expected val_fraction to be in [0, 1), but got 1.5."),
+        ({"test_fraction": -0.1}, "Expected test_fraction to be in [0, 1), but got -0.1."),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, "Expected val_fraction + test_fraction to be < 1"),
     ],
 )

@@ -132,9 +132,9 @@ def test_missing_folder_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("val", "test", "message"),
     [
-        (-0.1, 0.1, r"Expected val_fraction to be in \(0, 1\), but got -0.1"),
-        (1.0, 0.1, r"Expected val_fraction to be in \(0, 1\), but got 1.0"),
-        (0.2, -0.1, r"Expected test_fraction to be in \(0, 1\), but got -0.1"),
+        (-0.1, 0.1, r"Expected val_fraction to be in \[0, 1\), but got -0.1"),
+        (1.0, 0.1, r"Expected val_fraction to be in \[0, 1\), but got 1.0"),
+        (0.2, -0.1, r"Expected test_fraction to be in \[0, 1\), but got -0.1"),
         (0.6, 0.4, r"Expected val_fraction \+ test_fraction to be < 1 .*0.6 \+ 0.4 = 1"),
     ],
 )

@@ -19,9 +19,9 @@ def test_split_is_disjoint_covering_and_repeatable():
 @pytest.mark.parametrize(
     ("val", "test", "message"),
     [
-        (-0.2, 0.1, r"Expected val_fraction to be in \(0, 1\), but got -0.2."),
+        (-0.2, 0.1, r"Expected val_fraction to be in \[0, 1\), but got -0.2."),
         (0.5, 0.5, "Expected val_fraction \\+ test_fraction to be < 1"),
-        (0.2, 1.2, r"Expected test_fraction to be in \(0, 1\), but got 1.2."),
+        (0.2, 1.2, r"Expected test_fraction to be in \[0, 1\), but got 1.2."),
     ],
 )
 def test_bad_fractions(val, test, message):

@@ -92,27 +92,19 @@ def check_positive(
 
 
 def check_probability(argument: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value < 1`` (a drop rate)."""
+    """Raise ``ValueError`` unless ``0 <= value < 1`` (a drop rate, or a split fraction where 0 means no split)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
     if not 0.0 <= value < 1.0:  # NaN fails every comparison
         raise ValueError(f"Expected {argument} to be in [0, 1), but got {value!r}.")
 
 
-def check_fraction(argument: str, value: float, *, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` unless ``0 < value < 1`` (a fraction), or ``0 <= value < 1`` with ``allow_zero``.
-
-    Example:
-        >>> check_fraction("val_fraction", 1.5, allow_zero=True)
-        Traceback (most recent call last):
-        ...
-        ValueError: Expected val_fraction to be in [0, 1), but got 1.5.
-    """
+def check_fraction(argument: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 < value < 1`` (a split fraction)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected {argument} to be a number, but got {type(value).__name__} {value!r}.")
-    low_ok = 0.0 <= value if allow_zero else 0.0 < value
-    if not (low_ok and value < 1.0):
-        raise ValueError(f"Expected {argument} to be in {'[0, 1)' if allow_zero else '(0, 1)'}, but got {value!r}.")
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"Expected {argument} to be in (0, 1), but got {value!r}.")
 
 
 def check_bool(argument: str, value: Any, *, optional: bool = False) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lightning_cnn._utils.io import atomic_open
-from lightning_cnn._utils.validation import check_fraction, check_index, check_int, check_positive
+from lightning_cnn._utils.validation import check_index, check_int, check_positive, check_probability
 from lightning_cnn.data.multilabel_splits import multilabel_folds, multilabel_split
 from lightning_cnn.data.source import DataSource
 
@@ -46,8 +46,8 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         ...
         ValueError: Expected val_fraction + test_fraction to be < 1 (some data must train), but got 0.5 + 0.5 = 1.
     """
-    check_fraction("val_fraction", val_fraction, allow_zero=True)  # 0: no validation split, all else trains
-    check_fraction("test_fraction", test_fraction, allow_zero=True)
+    check_probability("val_fraction", val_fraction)  # in [0, 1); 0: no validation split, all else trains
+    check_probability("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"Expected val_fraction + test_fraction to be < 1 (some data must train), but got"

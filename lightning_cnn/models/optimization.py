@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
-from lightning_cnn._utils.training_only import fallback_message, runs_without_validation
+from lightning_cnn._utils.training_only import fallback_message, runs_without_validation, training_metric
 from lightning_cnn.optim import LENGTH_OPTIONS, build_optimizer, build_scheduler
 
 __all__ = ["ConfiguresOptimizers"]
@@ -104,8 +104,11 @@ class ConfiguresOptimizers(_Module):
 
     def _plateau_monitor(self) -> str:
         """``val/loss``, or ``train/loss`` when this fit validates nothing (``val_fraction=0``), said once."""
+        monitor = "val/loss"
         reason = runs_without_validation(getattr(self, "_trainer", None))
         if reason is None:
-            return "val/loss"
-        rank_zero_info(fallback_message("scheduler='plateau'", "val/loss", "train/loss", reason))
-        return "train/loss"
+            return monitor
+        replacement = training_metric(monitor)
+        assert replacement is not None
+        rank_zero_info(fallback_message("scheduler='plateau'", monitor, replacement, reason))
+        return replacement

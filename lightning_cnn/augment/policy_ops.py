@@ -2,15 +2,19 @@
 
 :func:`apply_op` runs one named operation (``"Rotate"``, ``"Solarize"``, ...) on a batch with one magnitude
 per sample, as torchvision's ``RandAugment`` / ``TrivialAugmentWide`` / ``AutoAugment`` apply it to one
-image: the geometric ones are one ``affine_grid`` + ``grid_sample`` for the batch (the same inverse maps
-and pixel-centre conventions as ``torchvision.transforms.v2.functional.affine``), the colour ones broadcast
-a per-sample factor, and ``AutoContrast`` / ``Equalize`` call torchvision's batch kernels.
+image: the geometric ones are one ``grid_sample`` for the batch (``affine_grid``'s grid, the same inverse maps
+and pixel-centre conventions as ``torchvision.transforms.v2.functional.affine``), ``Brightness`` / ``Color`` /
+``Contrast`` / ``Sharpness`` one blend with per-sample factors, ``Equalize`` a per-channel look-up table
+computed for the whole batch at once, ``AutoContrast`` torchvision's batch kernel.
 :func:`apply_ops` runs a different operation on each sample, grouping the samples by operation.
-Inputs are float images ``[B, C, H, W]`` in ``[0, 1]``; they are never modified in place.
+Inputs are float images ``[B, C, H, W]`` in ``[0, 1]``; they are never modified in place. Every operation is
+tested against torchvision's on the same images (``tests/unit/augment/test_policies.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Literal, get_args
 
@@ -19,7 +23,7 @@ import torch.nn.functional as F
 
 from lightning_cnn.augment.color import grayscale
 
-__all__ = ["GEOMETRIC_OPS", "OP_NAMES", "Interpolation", "OpName", "apply_op", "apply_ops"]
+__all__ = ["ENHANCE_OPS", "GEOMETRIC_OPS", "OP_NAMES", "Interpolation", "OpName", "apply_op", "apply_ops"]
 
 OpName = Literal[
     "Identity",
@@ -40,6 +44,7 @@ OpName = Literal[
 ]
 OP_NAMES: tuple[str, ...] = get_args(OpName)
 GEOMETRIC_OPS: tuple[str, ...] = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+ENHANCE_OPS: tuple[str, ...] = ("Brightness", "Color", "Contrast", "Sharpness")
 Interpolation = Literal["nearest", "bilinear"]
 
 
@@ -48,59 +53,113 @@ def _factor(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(x: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
-    return (x * ratio + other * (1 - ratio)).clamp(0, 1)
+    """``clamp(ratio x + (1 - ratio) other, 0, 1)``, torchvision's blend, as one ``lerp``."""
+    return torch.lerp(other, x, ratio).clamp_(0, 1)
 
 
-def _theta(names: list[str], m: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Per-sample ``[n, 2, 3]`` maps from output to input, in ``affine_grid``'s normalized coordinates.
+@functools.lru_cache(maxsize=16)
+def _geometry(h: int, w: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The constants of :func:`_geometric` for one image size: per-operation tables and the pixel centres.
 
-    Each sample's map in pixel units about the image centre, ``[[a, b, c], [d, e, f]]``, is the one
-    torchvision's op uses; in normalized coordinates it reads ``[[a, b h/w, 2c/w], [d w/h, e, 2f/h]]``.
+    Each sample's map from output to input, in pixel units about the image centre, ``[[a, b, c], [d, e, f]]``,
+    is the one torchvision's op uses; in ``grid_sample``'s normalized coordinates it reads
+    ``[[a, b h/w, 2c/w], [d w/h, e, 2f/h]]``. Those six numbers are linear in four features of the magnitude
+    ``m``, ``(cos r, sin r, m, trunc(m))`` with ``r`` the rotation in radians (0 unless ``Rotate``), through one
+    ``[4, 6]`` table per operation: ``weights[K, 4, 6]``, columns ordered ``(a, d, b, e, c, f)``.
+    ShearX and ShearY shear about the top-left corner, as torchvision's do; shifts are whole pixels.
+
+    Returns:
+        ``radians`` ``[K]`` (degrees to radians for ``Rotate``, else 0), ``weights`` ``[K, 4, 6]``, and the
+        pixel centres ``cols`` ``[1, 1, W, 1]`` and ``rows`` ``[1, H, 1, 1]`` (``(2i + 1) / W - 1``, as
+        ``affine_grid`` with ``align_corners=False``).
     """
-    n = m.shape[0]
-    theta = torch.zeros(n, 2, 3, dtype=torch.float32, device=m.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    weights = torch.zeros(len(GEOMETRIC_OPS), 4, 6, dtype=torch.float64)
+    weights[:, 0, 0] = weights[:, 0, 3] = 1.0  # cos r: a, e
+    weights[:, 1, 1], weights[:, 1, 2] = w / h, -h / w  # sin r: d, b
+    shear_x, shear_y, shift_x, shift_y, rotate = range(len(GEOMETRIC_OPS))
+    weights[shear_x, 2, 2] = weights[shear_x, 2, 4] = h / w  # b = m, c = m h / 2
+    weights[shear_y, 2, 1] = weights[shear_y, 2, 5] = w / h  # d = m, f = m w / 2
+    weights[shift_x, 3, 4], weights[shift_y, 3, 5] = -2 / w, -2 / h  # c, f = -trunc(m)
+    radians = torch.zeros(len(GEOMETRIC_OPS), dtype=torch.float64)
+    radians[rotate] = math.pi / 180
+    cols = (torch.arange(w, dtype=torch.float64) * 2 + 1) / w - 1
+    rows = (torch.arange(h, dtype=torch.float64) * 2 + 1) / h - 1
+    tables = (radians, weights, cols.view(1, 1, w, 1), rows.view(1, h, 1, 1))
+    return tuple(t.to(dtype=dtype, device=device) for t in tables)
+
+
+def _geometric(x: torch.Tensor, kind: torch.Tensor, m: torch.Tensor, interpolation: str) -> torch.Tensor:
+    """The geometric ops ``GEOMETRIC_OPS[kind[i]]`` (one per sample) as one ``grid_sample``.
+
+    The sampling grid is ``affine_grid``'s, built by broadcasting each sample's six coefficients over the pixel
+    centres (:func:`_geometry`): at these sizes that is several times cheaper than ``affine_grid``'s batched
+    matrix product, and the coefficients are one small product of tables, not an expression per operation.
+    """
+    n, _, h, w = x.shape
+    radians, weights, cols, rows = _geometry(h, w, torch.float32, x.device)
     m = m.to(torch.float32)
-    kind = torch.tensor([GEOMETRIC_OPS.index(name) for name in names], device=m.device)
-    zero = torch.zeros_like(m)
-    shear_x, shear_y, shift_x, shift_y, rotate = (kind == i for i in range(len(GEOMETRIC_OPS)))
-    a = torch.deg2rad(torch.where(rotate, m, zero))
-    cos, sin = torch.cos(a), torch.sin(a)
-    # ShearX and ShearY shear about the top-left corner, as torchvision's ops do; shifts are whole pixels.
-    b = torch.where(shear_x, m, -sin)
-    c = torch.where(shear_x, m * h / 2, torch.where(shift_x, -torch.trunc(m), zero))
-    d = torch.where(shear_y, m, sin)
-    f = torch.where(shear_y, m * w / 2, torch.where(shift_y, -torch.trunc(m), zero))
-    theta[:, 0, 0], theta[:, 1, 1] = cos, cos
-    theta[:, 0, 1], theta[:, 0, 2] = b * h / w, c * 2 / w
-    theta[:, 1, 0], theta[:, 1, 2] = d * w / h, f * 2 / h
-    return theta
-
-
-def _geometric(x: torch.Tensor, names: list[str], m: torch.Tensor, interpolation: str) -> torch.Tensor:
-    """The geometric ops of ``names`` (one per sample) as one ``affine_grid`` + ``grid_sample``."""
-    n, c, h, w = x.shape
-    grid = F.affine_grid(_theta(names, m, h, w).to(x.dtype), [n, c, h, w], align_corners=False)
+    r = m * radians[kind]
+    features = torch.stack((torch.cos(r), torch.sin(r), m, torch.trunc(m)), dim=1)
+    coefficients = (features.unsqueeze(-1) * weights[kind]).sum(1).to(x.dtype)
+    along_x, along_y, offset = coefficients.view(n, 3, 1, 1, 2).unbind(1)
+    grid = torch.addcmul(torch.addcmul(offset, along_y, rows.to(x.dtype)), along_x, cols.to(x.dtype))
     return F.grid_sample(x, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
 
 
-def _sharpness(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    c, h, w = x.shape[1:]
+def _smoothed(x: torch.Tensor) -> torch.Tensor:
+    """The degenerate image of ``Sharpness``: ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` inside, ``x`` on the border.
+
+    The smoothing is two running sums of three (rows, then columns) plus four times the centre: cheaper on
+    small images than a grouped ``conv2d``.
+    """
+    h, w = x.shape[-2:]
     if h <= 2 or w <= 2:
-        return x.clone()
-    kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / 13.0).expand(c, 1, 3, 3)
-    blurred = F.conv2d(x, kernel, groups=c)
+        return x
+    rows = x[..., :-2].add(x[..., 1:-1]).add_(x[..., 2:])
     inner = x[..., 1:-1, 1:-1]
     out = x.clone()
-    out[..., 1:-1, 1:-1] = inner + (blurred - inner) * (1 - _factor(1 + m, x))
-    return out.clamp(0, 1)
+    out[..., 1:-1, 1:-1] = (
+        rows[..., :-2, :].add(rows[..., 1:-1, :]).add_(rows[..., 2:, :]).add_(inner, alpha=4).div_(13)
+    )
+    return out
+
+
+def _enhance(x: torch.Tensor, counts: list[int], m: torch.Tensor) -> torch.Tensor:
+    """``Brightness``, ``Color``, ``Contrast`` and ``Sharpness`` (:data:`ENHANCE_OPS`) on one run of samples.
+
+    The four are PIL's ``ImageEnhance`` (and torchvision's ``adjust_*``): each blends the image with a degenerate
+    one, ``clamp(f x + (1 - f) d, 0, 1)`` with ``f = 1 + m``; ``d`` is black, the grey image, its mean grey, or
+    the smoothed image. The first ``counts[0]`` samples of ``x`` take the first operation, the next
+    ``counts[1]`` the second, and so on: the degenerate images are put together and blended in one step.
+    """
+    brightness, color, contrast, sharpness = counts
+    parts = []
+    if brightness:
+        parts.append(torch.zeros_like(x[:brightness]))
+    if color or contrast:
+        greyed = x[brightness : brightness + color + contrast]
+        grey = grayscale(greyed)
+        if color:  # saturation needs RGB: other images stay as they are, as in torchvision
+            parts.append(grey[:color].expand(-1, x.shape[1], -1, -1) if x.shape[1] == 3 else greyed[:color])
+        if contrast:
+            parts.append(grey[color:].mean(dim=(1, 2, 3), keepdim=True).expand_as(greyed[color:]))
+    if sharpness:
+        parts.append(_smoothed(x[len(x) - sharpness :]))
+    degenerate = parts[0] if len(parts) == 1 else torch.cat(parts)
+    return _blend(x, degenerate, _factor(1 + m, x))
 
 
 def _posterize(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     levels = _factor(torch.pow(2.0, torch.trunc(m.to(torch.float64))), x)
-    return (x * levels).floor().clamp(min=torch.zeros_like(levels), max=levels - 1) / levels
+    # x >= 0, so the floor is never below 0; only x == 1 reaches `levels`.
+    return torch.minimum(x.mul(levels).floor_(), levels - 1).div_(levels)
+
+
+def _solarize(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    # where(x >= threshold, 1 - x, x) in float arithmetic: a boolean image and torch.where cost several times more on
+    # the CPU. above is 1 where x >= threshold (sign 0 or 1), else 0.
+    above = (x - _factor(m, x)).sign_().add_(1).clamp_(max=1)
+    return (1 - 2 * x).mul_(above).add_(x)
 
 
 def _autocontrast(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -109,27 +168,55 @@ def _autocontrast(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return TF.autocontrast(x)
 
 
-def _equalize(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    from torchvision.transforms.v2 import functional as TF
+@functools.lru_cache(maxsize=8)
+def _levels(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 256 levels of an 8-bit image as floats, ``arange(256) / 255``: the table of an unchanged channel."""
+    return (torch.arange(256, dtype=torch.float64) / 255).to(dtype=dtype, device=device)
 
-    return TF.equalize(x)
+
+def _equalize(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """The ``Equalize`` of torchvision: PIL's look-up table, on the image converted to 256 levels as torchvision does.
+
+    Each channel's table is computed on ``[B, C, 256]`` counts (float32, exact below 2**22 pixels; float64
+    above), holds the output floats, and is the identity for the channels that PIL leaves as they are
+    (``step == 0``): the only image-sized steps are the conversion, the histogram and one ``gather``.
+    """
+    n, c, h, w = x.shape
+    levels = x.mul(256 - 1e-3).long().flatten(2)  # torchvision's float -> uint8 conversion
+    counts = x.new_zeros(n, c, 256, dtype=torch.float32 if h * w < 2**22 else torch.float64)
+    counts = counts.scatter_add_(-1, levels, counts.new_ones(()).expand_as(levels))
+    top = levels.amax(dim=-1, keepdim=True)  # the highest level present
+    # Floor divisions as a division and a floor (exact on these integers, and far cheaper than rounding_mode="floor").
+    step = counts.gather(-1, top).neg_().add_(h * w).div_(255).floor_()  # pixels below the highest level // 255
+    # lut[k] = (pixels below level k + step // 2) // step, at most 255; lut[0] = 0 as step // 2 < step.
+    below = counts.cumsum(-1).sub_(counts).add_(step.div(2).floor_())
+    lut = below.div_(step.clamp(min=1)).floor_().clamp_(max=255).div_(255)
+    lut = torch.where(step > 0, lut, _levels(lut.dtype, x.device)).to(x.dtype)
+    return lut.gather(-1, levels).view(n, c, h, w)
 
 
 _COLOR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "Identity": lambda x, m: x.clone(),
-    "Brightness": lambda x, m: (x * _factor(1 + m, x)).clamp(0, 1),
-    "Color": lambda x, m: _blend(x, grayscale(x), _factor(1 + m, x)) if x.shape[1] == 3 else x.clone(),
-    "Contrast": lambda x, m: _blend(x, grayscale(x).mean(dim=(1, 2, 3), keepdim=True), _factor(1 + m, x)),
-    "Sharpness": _sharpness,
     "Posterize": _posterize,
-    "Solarize": lambda x, m: torch.where(x >= _factor(m, x), 1 - x, x),
+    "Solarize": _solarize,
     "AutoContrast": _autocontrast,
     "Equalize": _equalize,
     "Invert": lambda x, m: 1 - x,
 }
 
-if set(_COLOR_OPS) | set(GEOMETRIC_OPS) != set(OP_NAMES):
+if set(_COLOR_OPS) | set(GEOMETRIC_OPS) | set(ENHANCE_OPS) != set(OP_NAMES):
     raise RuntimeError(f"The operations {sorted(_COLOR_OPS) + list(GEOMETRIC_OPS)} disagree with OpName {OP_NAMES}.")
+
+
+def _family(names: tuple[str, ...]) -> range:
+    """Where the operations ``names`` sit in ``OP_NAMES``: one after another, as apply_ops needs (it sorts by index)."""
+    first = OP_NAMES.index(names[0])
+    if OP_NAMES[first : first + len(names)] != names:
+        raise RuntimeError(f"The operations {names} must follow one another in OpName {OP_NAMES}.")
+    return range(first, first + len(names))
+
+
+_IDENTITY, _GEOMETRIC, _ENHANCE = OP_NAMES.index("Identity"), _family(GEOMETRIC_OPS), _family(ENHANCE_OPS)
 
 
 def apply_op(
@@ -159,7 +246,10 @@ def apply_op(
                 [0.2000, 0.8000]])
     """
     if name in GEOMETRIC_OPS:
-        return _geometric(x, [name] * x.shape[0], magnitude, interpolation)
+        kind = torch.full((x.shape[0],), GEOMETRIC_OPS.index(name), device=x.device)
+        return _geometric(x, kind, magnitude, interpolation)
+    if name in ENHANCE_OPS:
+        return _enhance(x, [len(x) if name == other else 0 for other in ENHANCE_OPS], magnitude)
     if name not in _COLOR_OPS:
         raise ValueError(f"Expected name to be one of {OP_NAMES}, but got {name!r}.")
     return _COLOR_OPS[name](x, magnitude)
@@ -170,27 +260,37 @@ def apply_ops(
 ) -> torch.Tensor:
     """Apply to each sample the operation ``OP_NAMES[ops[i]]`` with magnitude ``magnitude[i]``.
 
-    The samples are grouped by operation: one batched :func:`apply_op` call per colour operation drawn, and
-    one ``grid_sample`` for all the samples that drew a geometric operation.
+    The samples are sorted by operation (one ``index_select``); each run of samples that drew one colour
+    operation is transformed by one batched :func:`apply_op` call on its slice, the run of geometric ones by one
+    ``grid_sample``; the runs are concatenated and put back in order (one more ``index_select``). When every
+    sample drew ``Identity``, ``x`` itself is returned.
 
     Shape:
         - x: ``[B, C, H, W]``; ops (int64) and magnitude: ``[B]``; output: ``[B, C, H, W]``.
     """
-    out = x  # copied once, at the first operation other than Identity; then written in place, row groups only
-    drawn = ops.unique().tolist()
-    geometric = [OP_NAMES.index(name) for name in GEOMETRIC_OPS]
-    if any(k in geometric for k in drawn):
-        sel = torch.isin(ops, torch.tensor(geometric, device=ops.device)).nonzero().squeeze(1)
-        names = [OP_NAMES[k] for k in ops.index_select(0, sel).tolist()]
-        done = _geometric(x.index_select(0, sel), names, magnitude.index_select(0, sel), interpolation)
-        out = x.clone()
-        out.index_copy_(0, sel, done.to(x.dtype))
-    for k in drawn:
-        if OP_NAMES[k] == "Identity" or k in geometric:
+    counts = torch.bincount(ops, minlength=len(OP_NAMES)).tolist()
+    if counts[_IDENTITY] == len(ops):
+        return x
+    order = torch.argsort(ops, stable=True)
+    ops, magnitude, x_sorted = ops.index_select(0, order), magnitude.index_select(0, order), x.index_select(0, order)
+    runs, start = [], 0
+    for k, count in enumerate(counts):
+        if k in (_GEOMETRIC[0], _ENHANCE[0]):  # each family: one run
+            family = _GEOMETRIC if k == _GEOMETRIC[0] else _ENHANCE
+            count = sum(counts[i] for i in family)
+        elif k in _GEOMETRIC or k in _ENHANCE:
             continue
-        sel = (ops == k).nonzero().squeeze(1)
-        done = apply_op(x.index_select(0, sel), OP_NAMES[k], magnitude.index_select(0, sel), interpolation)
-        if out is x:
-            out = x.clone()
-        out.index_copy_(0, sel, done.to(x.dtype))
-    return out
+        if count == 0:
+            continue
+        end = start + count
+        run, m = x_sorted[start:end], magnitude[start:end]
+        if k == _GEOMETRIC[0]:
+            run = _geometric(run, ops[start:end] - k, m, interpolation)
+        elif k == _ENHANCE[0]:
+            run = _enhance(run, [counts[i] for i in _ENHANCE], m)
+        elif k != _IDENTITY:
+            run = _COLOR_OPS[OP_NAMES[k]](run, m)
+        runs.append(run)
+        start = end
+    inverse = torch.empty_like(order).scatter_(0, order, torch.arange(len(order), device=order.device))
+    return torch.cat(runs).to(x.dtype).index_select(0, inverse)

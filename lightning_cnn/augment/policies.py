@@ -74,14 +74,14 @@ def magnitude_table(
     return torch.tensor(ops), torch.stack(rows), torch.tensor(signed)
 
 
-def _randint(n: int, high: int, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return (rand(n, x, generator) * high).long().clamp(max=high - 1)
+def _index(u: torch.Tensor, high: int) -> torch.Tensor:
+    """Uniform draws ``u`` in ``[0, 1)`` as indices ``0..high - 1``."""
+    return (u * high).long().clamp_(max=high - 1)
 
 
-def _signs(signed: torch.Tensor, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """-1 where the operation takes a sign and a coin says so (torchvision negates on ``rand <= 0.5``), else 1."""
-    flip = signed & (rand(signed.shape[0], x, generator) <= 0.5)
-    return 1.0 - 2.0 * flip.float()
+def _signed(magnitude: torch.Tensor, signed: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``magnitude``, negated where the operation takes a sign and ``u <= 0.5`` (as torchvision draws it)."""
+    return torch.where(signed & (u <= 0.5), -magnitude, magnitude)
 
 
 class _Policy(BatchTransform):
@@ -111,7 +111,7 @@ class _Policy(BatchTransform):
     def make_params(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Params:
         params = super().make_params(x, generator)
         for step, (ops, magnitude) in enumerate(self.draw(x, generator)):
-            params[f"op{step}"] = torch.where(params["apply"], ops, torch.zeros_like(ops))  # 0: Identity
+            params[f"op{step}"] = ops * params["apply"]  # 0: Identity
             params[f"magnitude{step}"] = magnitude
         return params
 
@@ -164,11 +164,10 @@ class RandAugment(_Policy):
 
     def draw(self, x: torch.Tensor, generator: torch.Generator | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         ops, magnitudes, signed = self.table(x)
-        steps = []
-        for _ in range(self.num_ops):
-            k = _randint(x.shape[0], len(ops), x, generator)
-            steps.append((ops[k], magnitudes[k, self.magnitude] * _signs(signed[k], x, generator)))
-        return steps
+        u = rand(x.shape[0], x, generator, 2, self.num_ops)  # per sample and step: the operation, the sign
+        k = _index(u[:, 0], len(ops))
+        magnitude = _signed(magnitudes[:, self.magnitude][k], signed[k], u[:, 1])
+        return [(ops[k[:, i]], magnitude[:, i]) for i in range(self.num_ops)]
 
     def to_torchvision(self, size: tuple[int, int]) -> Any:
         from torchvision.transforms import v2
@@ -195,10 +194,9 @@ class TrivialAugment(_Policy):
 
     def draw(self, x: torch.Tensor, generator: torch.Generator | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         ops, magnitudes, signed = self.table(x)
-        n = x.shape[0]
-        k = _randint(n, len(ops), x, generator)
-        b = _randint(n, self.num_magnitude_bins, x, generator)
-        return [(ops[k], magnitudes[k, b] * _signs(signed[k], x, generator))]
+        u = rand(x.shape[0], x, generator, 3)  # per sample: the operation, the magnitude bin, the sign
+        k, b = _index(u[:, 0], len(ops)), _index(u[:, 1], self.num_magnitude_bins)
+        return [(ops[k], _signed(magnitudes[k, b], signed[k], u[:, 2]))]
 
     def to_torchvision(self, size: tuple[int, int]) -> Any:
         from torchvision.transforms import v2
@@ -224,6 +222,7 @@ class AutoAugment(_Policy):
         super().__init__(interpolation, p)
         self.policy = check_choice("policy", policy, AUTOAUGMENT_POLICIES)
         self._sub_policies: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._steps: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def _torchvision(self) -> Any:
         from torchvision.transforms import v2
@@ -243,17 +242,27 @@ class AutoAugment(_Policy):
         self._sub_policies = (row, prob, bins)
         return self._sub_policies
 
+    def steps_table(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each sub-policy's two steps as ``[S, 2]`` tensors on ``x``'s device, for ``x``'s size (cached).
+
+        Returns:
+            The operation (an index into ``OP_NAMES``), its probability, its magnitude and whether it takes a sign.
+        """
+        h, w = x.shape[-2:]
+        key = (h, w, str(x.device))
+        if key not in self._steps:
+            ops, magnitudes, signed = self.table(x)
+            row, prob, bins = (t.to(x.device) for t in self.sub_policies())
+            self._steps[key] = (ops[row], prob, magnitudes[row, bins], signed[row])
+        return self._steps[key]
+
     def draw(self, x: torch.Tensor, generator: torch.Generator | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        ops, magnitudes, signed = self.table(x)
-        row, prob, bins = (t.to(x.device) for t in self.sub_policies())
-        s = _randint(x.shape[0], row.shape[0], x, generator)
-        steps = []
-        for j in range(row.shape[1]):
-            k = row[s, j]
-            applied = rand(x.shape[0], x, generator) <= prob[s, j]
-            op = torch.where(applied, ops[k], torch.zeros_like(ops[k]))
-            steps.append((op, magnitudes[k, bins[s, j]] * _signs(signed[k], x, generator)))
-        return steps
+        ops, prob, magnitudes, signed = self.steps_table(x)
+        u = rand(x.shape[0], x, generator, 5)  # per sample: the sub-policy; per step: applied?, the sign
+        s = _index(u[:, 0], ops.shape[0])
+        op = ops[s] * (u[:, 1:3] <= prob[s])  # 0 (Identity) where the step is not applied
+        magnitude = _signed(magnitudes[s], signed[s], u[:, 3:5])
+        return [(op[:, j], magnitude[:, j]) for j in range(ops.shape[1])]
 
     def to_torchvision(self, size: tuple[int, int]) -> Any:
         return self._maybe_random_apply(self._torchvision())

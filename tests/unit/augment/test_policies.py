@@ -135,10 +135,23 @@ def test_the_batched_draws_follow_torchvision_distribution(policy, make_torchvis
             assert float(ma.max()) == pytest.approx(float(mb.max()), abs=1e-6)
             spread = max(float(mb.abs().max()), 1e-6)
             assert abs(float(ma.abs().mean() - mb.abs().mean())) <= 0.1 * spread, name
-            assert abs(float((ma < 0).float().mean() - (mb < 0).float().mean())) <= 0.15, name
+            assert _share_gap(ma < 0, mb < 0) <= _four_sigma(len(ma), len(mb)), name
         else:  # fixed bins: the same set of magnitudes, and the same share of negative ones
             assert set(ma.tolist()) == set(mb.tolist()), name
-            assert abs(float((ma < 0).float().mean() - (mb < 0).float().mean())) <= 0.15, name
+            assert _share_gap(ma < 0, mb < 0) <= _four_sigma(len(ma), len(mb)), name
+
+
+def _share_gap(a: torch.Tensor, b: torch.Tensor) -> float:
+    return abs(float(a.float().mean() - b.float().mean()))
+
+
+def _four_sigma(na: int, nb: int) -> float:
+    """Four standard deviations of the difference of two shares of coin flips (p = 0.5, the widest), na and nb draws.
+
+    An operation drawn rarely (AutoAugment's Sharpness: about 60 times in 4000 images) has a wide bound; the
+    common ones (hundreds of draws) about 0.1.
+    """
+    return 4 * (0.25 / na + 0.25 / nb) ** 0.5
 
 
 def test_each_sample_draws_its_own_operations_and_the_seed_repeats_them():

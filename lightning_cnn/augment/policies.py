@@ -116,11 +116,12 @@ class _Policy(BatchTransform):
         return params
 
     def transform(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        step = 0
-        while f"op{step}" in params:
-            x = apply_ops(x, params[f"op{step}"], params[f"magnitude{step}"], self.interpolation)  # type: ignore[arg-type]
-            step += 1
-        return x
+        steps = range(sum(key.startswith("op") for key in params))
+        if not steps:  # RandAugment(num_ops=0)
+            return x
+        ops = torch.stack([params[f"op{step}"] for step in steps], dim=1)
+        magnitude = torch.stack([params[f"magnitude{step}"] for step in steps], dim=1)
+        return apply_ops(x, ops, magnitude, self.interpolation)  # type: ignore[arg-type]
 
 
 class RandAugment(_Policy):

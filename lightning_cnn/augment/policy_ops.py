@@ -255,25 +255,14 @@ def apply_op(
     return _COLOR_OPS[name](x, magnitude)
 
 
-def apply_ops(
-    x: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, interpolation: Interpolation = "nearest"
-) -> torch.Tensor:
-    """Apply to each sample the operation ``OP_NAMES[ops[i]]`` with magnitude ``magnitude[i]``.
+def _sorted_step_(x: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, interpolation: str) -> torch.Tensor:
+    """One step of :func:`apply_ops` on samples already sorted by ``ops``, written into ``x`` (a copy of its own).
 
-    The samples are sorted by operation (one ``index_select``); each run of samples that drew one colour
-    operation is transformed by one batched :func:`apply_op` call on its slice, the run of geometric ones by one
-    ``grid_sample``; the runs are concatenated and put back in order (one more ``index_select``). When every
-    sample drew ``Identity``, ``x`` itself is returned.
-
-    Shape:
-        - x: ``[B, C, H, W]``; ops (int64) and magnitude: ``[B]``; output: ``[B, C, H, W]``.
+    Each run's result is copied into its rows (one small copy each, no concatenation of the batch); the
+    ``Identity`` run is left as it is.
     """
     counts = torch.bincount(ops, minlength=len(OP_NAMES)).tolist()
-    if counts[_IDENTITY] == len(ops):
-        return x
-    order = torch.argsort(ops, stable=True)
-    ops, magnitude, x_sorted = ops.index_select(0, order), magnitude.index_select(0, order), x.index_select(0, order)
-    runs, start = [], 0
+    start = 0
     for k, count in enumerate(counts):
         if k in (_GEOMETRIC[0], _ENHANCE[0]):  # each family: one run
             family = _GEOMETRIC if k == _GEOMETRIC[0] else _ENHANCE
@@ -283,14 +272,54 @@ def apply_ops(
         if count == 0:
             continue
         end = start + count
-        run, m = x_sorted[start:end], magnitude[start:end]
+        run, m = x[start:end], magnitude[start:end]
         if k == _GEOMETRIC[0]:
-            run = _geometric(run, ops[start:end] - k, m, interpolation)
+            run.copy_(_geometric(run, ops[start:end] - k, m, interpolation))
         elif k == _ENHANCE[0]:
-            run = _enhance(run, [counts[i] for i in _ENHANCE], m)
+            run.copy_(_enhance(run, [counts[i] for i in _ENHANCE], m))
         elif k != _IDENTITY:
-            run = _COLOR_OPS[OP_NAMES[k]](run, m)
-        runs.append(run)
+            run.copy_(_COLOR_OPS[OP_NAMES[k]](run, m))
         start = end
-    inverse = torch.empty_like(order).scatter_(0, order, torch.arange(len(order), device=order.device))
-    return torch.cat(runs).to(x.dtype).index_select(0, inverse)
+    return x
+
+
+def apply_ops(
+    x: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, interpolation: Interpolation = "nearest"
+) -> torch.Tensor:
+    """Apply to each sample the operation ``OP_NAMES[ops[i]]`` with magnitude ``magnitude[i]``; or several in turn.
+
+    With ``ops`` and ``magnitude`` of shape ``[B, S]``, sample ``i`` gets ``OP_NAMES[ops[i, 0]]``, then
+    ``OP_NAMES[ops[i, 1]]``, and so on. Each step sorts the samples by operation (one ``index_select``, the
+    order carried from step to step); each run of samples that drew one colour operation is transformed by one
+    batched call on its slice and written back in place, the run of geometric ones by one ``grid_sample``, the
+    enhance family (``Brightness`` to ``Sharpness``) by one blend; at the end the samples are put back in order
+    (one more ``index_select``).
+    When every sample drew ``Identity`` at every step, ``x`` itself is returned.
+
+    Shape:
+        - x: ``[B, C, H, W]``; ops (int64) and magnitude: ``[B]`` or ``[B, S]``; output: ``[B, C, H, W]``.
+
+    Example:
+        >>> x = torch.rand(4, 3, 8, 8)
+        >>> ops = torch.tensor([[OP_NAMES.index("Invert")] * 2, [0, 0], [0, 0], [0, 0]])
+        >>> torch.allclose(apply_ops(x, ops, torch.zeros(4, 2)), x)  # inverted twice; the others Identity
+        True
+    """
+    if ops.ndim == 1:
+        ops, magnitude = ops.unsqueeze(1), magnitude.unsqueeze(1)
+    perm: torch.Tensor | None = None  # out[j] is (a transform of) x[perm[j]]
+    out = x
+    for step in range(ops.shape[1]):
+        step_ops, step_magnitude = ops[:, step], magnitude[:, step]
+        if perm is not None:
+            step_ops, step_magnitude = step_ops.index_select(0, perm), step_magnitude.index_select(0, perm)
+        if bool((step_ops == _IDENTITY).all()):
+            continue
+        order = torch.argsort(step_ops, stable=True)
+        step_ops, step_magnitude = step_ops.index_select(0, order), step_magnitude.index_select(0, order)
+        out = _sorted_step_(out.index_select(0, order), step_ops, step_magnitude, interpolation)
+        perm = order if perm is None else perm.index_select(0, order)
+    if perm is None:
+        return x
+    inverse = torch.empty_like(perm).scatter_(0, perm, torch.arange(len(perm), device=perm.device))
+    return out.index_select(0, inverse)

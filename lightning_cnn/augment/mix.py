@@ -88,28 +88,41 @@ class BatchMix(nn.Module):
         else:
             cut = np.full(n, self.cutmix_alpha > 0)
         cut &= mixed
-        side = np.sqrt(1.0 - lam_cut)  # a box of area (1 - lam) of the image, of the image's proportions
-        box_h, box_w = np.floor(height * side), np.floor(width * side)
-        top = np.clip(np.floor(cy - box_h / 2), 0, height)
-        left = np.clip(np.floor(cx - box_w / 2), 0, width)
-        bottom = np.clip(np.floor(cy - box_h / 2) + box_h, 0, height)
-        right = np.clip(np.floor(cx - box_w / 2) + box_w, 0, width)
-        top, bottom, left, right = (np.where(cut, v, 0.0) for v in (top, bottom, left, right))
-        kept = 1.0 - (bottom - top) * (right - left) / (height * width)
-        lam = np.where(cut, kept, np.where(mixed, lam_mix, 1.0))
-        return torch.from_numpy(np.stack([lam, cut, top, bottom, left, right], 1).astype(np.float32))
+        params = np.zeros((n, 6), dtype=np.float32)
+        params[:, 0] = np.where(mixed, lam_mix, 1.0)
+        if cut.any():  # the boxes (MixUp alone has none)
+            side = np.sqrt(1.0 - lam_cut)  # a box of area (1 - lam) of the image, of the image's proportions
+            box_h, box_w = np.floor(height * side), np.floor(width * side)
+            top, left = np.floor(cy - box_h / 2), np.floor(cx - box_w / 2)
+            box = np.clip(np.stack([top, top + box_h, left, left + box_w], 1), 0, [height, height, width, width])
+            box[~cut] = 0.0
+            kept = 1.0 - (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]) / (height * width)
+            params[:, 0] = np.where(cut, kept, params[:, 0])
+            params[:, 1], params[:, 2:] = cut, box
+        return torch.from_numpy(params)
 
     def transform(
         self, x: torch.Tensor, target: torch.Tensor, params: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mix images ``[B, C, H, W]`` and float targets ``[B, K]`` with drawn ``params`` (new tensors)."""
+        """Mix images ``[B, C, H, W]`` and float targets ``[B, K]`` with drawn ``params`` (new tensors).
+
+        Each sample's weight of its own image is ``lam`` everywhere (MixUp, or not mixed: ``lam = 1``), or for CutMix
+        0 inside its box and 1 outside; the boxes are built only when some sample of the batch takes CutMix (known
+        from ``params`` on the CPU, before they go to the device).
+        """
+        any_cut = bool(params[:, 1].any()) if params.device.type == "cpu" else True
         params = params.to(x.device, non_blocking=True)
-        lam, cut = params[:, 0], params[:, 1] > 0
-        top, bottom, left, right = (params[:, i, None, None] for i in range(2, 6))
-        rows = torch.arange(x.shape[-2], device=x.device, dtype=params.dtype)[None, :, None]
-        cols = torch.arange(x.shape[-1], device=x.device, dtype=params.dtype)[None, None, :]
-        inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)  # [B, H, W]
-        own = torch.where(cut[:, None, None], (~inside).to(params.dtype), lam[:, None, None])  # own image's weight
+        lam = params[:, 0]
+        own = lam.view(-1, 1, 1)  # [B, 1, 1]: the own image's weight, the same at every pixel
+        if any_cut:
+            top, bottom, left, right = (params[:, i, None] for i in range(2, 6))  # [B, 1] each
+            rows = torch.arange(x.shape[-2], device=x.device, dtype=params.dtype)
+            cols = torch.arange(x.shape[-1], device=x.device, dtype=params.dtype)
+            in_rows = ((rows >= top) & (rows < bottom)).to(params.dtype)  # [B, H]
+            in_cols = ((cols >= left) & (cols < right)).to(params.dtype)  # [B, W]
+            outside = 1 - in_rows[:, :, None] * in_cols[:, None, :]  # [B, H, W]: 1 outside the box, 0 inside
+            # lerp(start, end, weight) is start at weight 0 and end at weight 1 exactly: CutMix samples get 0 or 1.
+            own = torch.lerp(own, outside, params[:, 1].view(-1, 1, 1))
         # lerp(end=x, weight=1) is x exactly: a sample that is not mixed, and CutMix outside its box, stay bit-exact.
         images = torch.lerp(x.roll(1, 0), x, own[:, None].to(x.dtype))
         targets = torch.lerp(target.roll(1, 0), target, lam[:, None].to(target.dtype))

@@ -129,12 +129,24 @@ class BatchMix(nn.Module):
         return images, targets
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor, num_classes: int, rng: np.random.Generator
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        num_classes: int,
+        rng: np.random.Generator | None = None,
+        params: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mix images ``[B, C, H, W]`` and labels (``[B]`` indices or ``[B, K]`` floats): images, targets ``[B, K]``."""
+        """Mix images ``[B, C, H, W]`` and labels (``[B]`` indices or ``[B, K]`` floats): images, targets ``[B, K]``.
+
+        The draws come from ``rng``, or are given as ``params`` (rows of :meth:`make_params`, one per sample).
+        """
         check_images(x)
+        if params is None:
+            if rng is None:
+                raise ValueError("Expected a NumPy generator (rng) or drawn params to mix a batch, but got neither.")
+            params = self.make_params(x.shape[0], x.shape[-2], x.shape[-1], rng)
         target = y.float() if y.is_floating_point() else F.one_hot(y.long(), num_classes).float()
-        return self.transform(x, target, self.make_params(x.shape[0], x.shape[-2], x.shape[-1], rng))
+        return self.transform(x, target, params)
 
     def extra_repr(self) -> str:
         return (

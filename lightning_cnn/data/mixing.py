@@ -10,7 +10,11 @@ import torch
 from lightning_cnn.augment.mix import BatchMix
 from lightning_cnn.data.source import DataSource
 
-__all__ = ["BatchMixing"]
+__all__ = ["DRAWN_TOGETHER", "BatchMixing"]
+
+#: Batches whose draws come from one generator, in one call: ``make_params`` costs about as much for 32 batches as for
+#: one (a few dozen small NumPy operations), so the draws of a block of batches are made when its first batch comes.
+DRAWN_TOGETHER = 32
 
 
 class BatchMixing(DataSource):
@@ -19,10 +23,11 @@ class BatchMixing(DataSource):
     Training batches only (never validation, test or predict), after the transfer to the device and the batched
     augmentation, before normalization: :class:`~lightning_cnn.augment.mix.BatchMix` mixes the images and turns the
     labels into soft targets ``[B, K]``. The draws of batch ``n`` come from a NumPy generator seeded with ``(seed,
-    rank, n)``: the seed is the one of the training order, the rank the trainer's (each process draws its own), and
-    ``n`` counts the batches this DataModule mixed. The count is in :meth:`mixing_state` (so in every checkpoint): a
-    run resumed from any checkpoint, also in the middle of an epoch and on several processes, draws what the
-    uninterrupted run drew.
+    rank, n // 32)``, which draws for :data:`DRAWN_TOGETHER` (32) batches of this batch's size at once, and batch
+    ``n`` takes the ``n % 32``-th of them: the seed is the one of the training order, the rank the trainer's (each
+    process draws its own), and ``n`` counts the batches this DataModule mixed. The count is in :meth:`mixing_state`
+    (so in every checkpoint): a run resumed from any checkpoint, also in the middle of an epoch and on several
+    processes, draws what the uninterrupted run drew.
 
     What the module then gets: float targets ``[B, K]`` in place of class indices, so its loss must take
     probability targets (every loss of :mod:`lightning_cnn.losses` does), and hard labels for accuracy are their
@@ -39,6 +44,7 @@ class BatchMixing(DataSource):
     def _init_mixing(self, mixup_alpha: float, cutmix_alpha: float, mix_prob: float, mix_switch_prob: float) -> None:
         self.mixing = BatchMix(mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob)
         self._mixed_batches = 0
+        self._drawn: tuple[tuple[Any, ...], torch.Tensor] | None = None  # the draws of the current block of batches
 
     def mix_batch(self, x: torch.Tensor, rest: list[Any], rank: int) -> tuple[torch.Tensor, list[Any]]:
         """Mix a training batch ``(x, y, ...)``: new images and soft targets ``[B, K]``, the rest as it was.
@@ -51,9 +57,14 @@ class BatchMixing(DataSource):
                 "Expected labelled training batches (x, y) to mix (mixup_alpha or cutmix_alpha > 0), but got a"
                 " batch without a label tensor."
             )
-        rng = np.random.default_rng([self._order_seed(), rank, self._mixed_batches])
+        block, slot = divmod(self._mixed_batches, DRAWN_TOGETHER)
+        mix, (n, h, w) = self.mixing, (x.shape[0], *x.shape[-2:])
+        key = (self._order_seed(), rank, block, n, h, w, mix.mixup_alpha, mix.cutmix_alpha, mix.prob, mix.switch_prob)
+        if self._drawn is None or self._drawn[0] != key:  # one generator and one draw for DRAWN_TOGETHER batches
+            rng = np.random.default_rng([self._order_seed(), rank, block])
+            self._drawn = (key, mix.make_params(DRAWN_TOGETHER * n, h, w, rng).view(DRAWN_TOGETHER, n, -1))
         self._mixed_batches += 1
-        images, targets = self.mixing(x, rest[0], self.num_classes, rng)
+        images, targets = mix(x, rest[0], self.num_classes, params=self._drawn[1][slot])
         return images, [targets, *rest[1:]]
 
     def mixing_state(self) -> dict[str, Any]:

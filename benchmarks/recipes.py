@@ -53,12 +53,12 @@ def _mixing(**options: float) -> Setup:
     """A DataModule that mixes with ``options``; off, its mixing is replaced by one that mixes nothing."""
 
     def setup() -> tuple[dict[str, Any], list[pl.Callback], Switch]:
-        kept: dict[str, BatchMix] = {}
+        kept: dict[bool, BatchMix] = {False: BatchMix()}  # off: a mixing that mixes nothing (hard labels, as plain)
 
         def switch(trainer: pl.Trainer, on: bool) -> None:
             dm = trainer.datamodule  # type: ignore[attr-defined]
-            mixing = kept.setdefault("on", dm.mixing)
-            dm.mixing = mixing if on else BatchMix()  # off: hard labels, as the plain step has them
+            kept.setdefault(True, dm.mixing)
+            dm.mixing = kept[on]
 
         return dict(options), [], switch
 
@@ -121,9 +121,8 @@ class _Interleave(pl.Callback):
         if done > self.warmup:
             self.blocks[-1][1].append(now - self.last)
         upcoming = done - self.warmup  # the next step's index among the timed ones
-        if upcoming >= 0:
-            if upcoming % self.block == 0:
-                self.blocks.append((_is_on(upcoming // self.block), []))
+        if upcoming >= 0 and upcoming % self.block == 0:  # a new block: switch before its first step
+            self.blocks.append((_is_on(upcoming // self.block), []))
             self.switch(trainer, self.blocks[-1][0])
         self.last = time.perf_counter()
 
@@ -162,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--warmup", type=int, default=20, help="steps before the first block (recipe off)")
     parser.add_argument("--block", type=int, default=10, help="steps per block")
-    parser.add_argument("--pairs", type=int, default=30, help="pairs of blocks (one on, one off) per row")
+    parser.add_argument("--pairs", type=int, default=60, help="pairs of blocks (one on, one off) per row")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=16, help="image side (digits are upsampled)")
     parser.add_argument("--policy-size", type=int, default=32, help="image side of the policy table")

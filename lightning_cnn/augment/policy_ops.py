@@ -92,8 +92,8 @@ def _geometric(x: torch.Tensor, kind: torch.Tensor, m: torch.Tensor, interpolati
     """The geometric ops ``GEOMETRIC_OPS[kind[i]]`` (one per sample) as one ``grid_sample``.
 
     The sampling grid is ``affine_grid``'s, built by broadcasting each sample's six coefficients over the pixel
-    centres (:func:`_geometry`): at these sizes that is several times cheaper than ``affine_grid``'s batched
-    matrix product, and the coefficients are one small product of tables, not an expression per operation.
+    centres (:func:`_geometry`): at 32×32 it takes less than half the time of ``affine_grid``'s batched matrix
+    product, and the coefficients are one small product of tables, not an expression per operation.
     """
     n, _, h, w = x.shape
     radians, weights, cols, rows = _geometry(h, w, torch.float32, x.device)
@@ -205,7 +205,8 @@ _COLOR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 if set(_COLOR_OPS) | set(GEOMETRIC_OPS) | set(ENHANCE_OPS) != set(OP_NAMES):
-    raise RuntimeError(f"The operations {sorted(_COLOR_OPS) + list(GEOMETRIC_OPS)} disagree with OpName {OP_NAMES}.")
+    known = sorted(_COLOR_OPS) + list(GEOMETRIC_OPS) + list(ENHANCE_OPS)
+    raise RuntimeError(f"The operations {known} disagree with OpName {OP_NAMES}.")
 
 
 def _family(names: tuple[str, ...]) -> range:

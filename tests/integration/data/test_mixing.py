@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_cnn import ArrayDataModule, DigitsDataModule, SimpleCNN
 from lightning_cnn.cli import CNNCli
+from lightning_cnn.data.mixing import DRAWN_TOGETHER
 
 
 class Recording(SimpleCNN):
@@ -151,3 +153,24 @@ def test_the_command_line_takes_the_mixing_options(in_tmp):
     mixing = cli.datamodule.mixing
     assert (mixing.mixup_alpha, mixing.cutmix_alpha, mixing.prob, mixing.switch_prob) == (0.2, 1.0, 0.9, 0.3)
     assert cli.datamodule.hparams["mixup_alpha"] == 0.2 and cli.datamodule.state_dict()["mixed_batches"] == 2
+
+
+def test_the_draws_of_32_batches_come_from_one_generator_seeded_by_their_block():
+    """Batch n takes row n % 32 of the draws for 32 batches from the generator seeded (seed, rank, n // 32); a batch
+    of another size draws its own block (the same seed), so the draws stay a function of the count and the size."""
+    dm = DigitsDataModule(mixup_alpha=0.4, cutmix_alpha=1.0)
+    dm.shuffle_seed = 5  # the seed of the training order, which the draws share
+    dm.prepare_data()
+    dm.setup("fit")
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    mixed = [dm.mix_batch(x, [y], rank=1)[1][0] for _ in range(DRAWN_TOGETHER + 1)]
+    for n, targets in enumerate(mixed):
+        rng = np.random.default_rng([5, 1, n // DRAWN_TOGETHER])
+        params = dm.mixing.make_params(DRAWN_TOGETHER * 16, 8, 8, rng).view(DRAWN_TOGETHER, 16, -1)
+        torch.testing.assert_close(targets, dm.mixing(x, y, 10, params=params[n % DRAWN_TOGETHER])[1])
+    assert not torch.equal(mixed[0], mixed[1]) and not torch.equal(mixed[0], mixed[DRAWN_TOGETHER])
+    small = dm.mix_batch(x[:4], [y[:4]], rank=1)[1][0]  # batch 33, of 4: its own block for size 4
+    params = dm.mixing.make_params(DRAWN_TOGETHER * 4, 8, 8, np.random.default_rng([5, 1, 1])).view(
+        DRAWN_TOGETHER, 4, -1
+    )
+    torch.testing.assert_close(small, dm.mixing(x[:4], y[:4], 10, params=params[33 % DRAWN_TOGETHER])[1])

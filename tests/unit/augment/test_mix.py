@@ -129,3 +129,13 @@ def test_bad_options_are_refused(options, error, message):
     with pytest.raises(error) as err:
         BatchMix(**options)
     assert str(err.value) == message
+
+
+def test_given_params_mix_as_the_generator_that_drew_them():
+    x, y = torch.rand(8, 3, 8, 8), torch.randint(0, 4, (8,))
+    mix = BatchMix(mixup_alpha=0.4, cutmix_alpha=1.0)
+    drawn = mix(x, y, 4, np.random.default_rng(7))
+    given = mix(x, y, 4, params=mix.make_params(8, 8, 8, np.random.default_rng(7)))
+    assert all(torch.equal(a, b) for a, b in zip(drawn, given, strict=True))
+    with pytest.raises(ValueError, match=r"generator \(rng\) or drawn params"):
+        mix(x, y, 4)

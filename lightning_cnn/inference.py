@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from lightning_cnn._utils.io import load_checkpoint_file
+from lightning_cnn._utils.validation import check_choice
 from lightning_cnn.callbacks.members import import_class
+from lightning_cnn.data.arrays import ARRAY_LAYOUTS, CHANNEL_COUNTS, ArrayLayout, array_layout
 from lightning_cnn.data.readers import load_image
 from lightning_cnn.functional.multilabel import labels_above
 from lightning_cnn.models import ClassifierModule
@@ -116,20 +118,25 @@ def _channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
     raise ValueError(f"Expected images with 1, 3 or 4 channels for a model of {channels} channels, but got {c}.")
 
 
-def _as_batch(image: Any) -> torch.Tensor:
+def _as_batch(image: Any, layout: ArrayLayout = "auto") -> torch.Tensor:
     """One image or a batch, in ``[0, 1]``, as a float tensor ``[N, C, H, W]``."""
     if isinstance(image, np.ndarray):
         array = image
-        if array.ndim == 2:
-            array = array[..., None]
-        if array.ndim not in (3, 4):
+        if array.ndim not in (2, 3, 4):
             raise ValueError(
-                f"Expected an array of 2, 3 or 4 dimensions (H, W[, C]) or (N, H, W, C), but got {array.shape}."
+                "Expected an array of 2, 3 or 4 dimensions (H, W), (H, W, C), (N, H, W) or (N, C, H, W) / (N, H, W, C),"
+                f" but got {array.shape}."
             )
+        if array.ndim == 2:
+            array = array[None, ..., None]  # one grayscale image
+        elif array.ndim == 3:
+            # One image of the image libraries (H, W, C) when its last axis holds channels, else a batch of grayscale
+            # images (N, H, W), as ArrayDataModule takes them.
+            array = array[None] if array.shape[-1] in CHANNEL_COUNTS else array[..., None]
+        elif array_layout(array.shape, "images", layout) == "channels_first":
+            array = array.transpose(0, 2, 3, 1)
         scaled = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(scaled))
-        x = x.unsqueeze(0) if x.ndim == 3 else x
-        return x.permute(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(scaled)).permute(0, 3, 1, 2)
     if isinstance(image, torch.Tensor):
         x = image.detach()
         if x.ndim == 2:
@@ -151,18 +158,22 @@ def _as_batch(image: Any) -> torch.Tensor:
     )
 
 
-def to_model_input(images: Any, model: ClassifierModule) -> torch.Tensor:
+def to_model_input(images: Any, model: ClassifierModule, layout: ArrayLayout = "auto") -> torch.Tensor:
     """Images of any kind as the raw ``[N, C, H, W]`` batch in ``[0, 1]`` the model was trained on.
 
     Files are decoded as the folder DataModule decodes them (grayscale or RGB, resized bilinearly to the
-    trained size); arrays follow the image libraries' layout (``H, W[, C]`` or ``N, H, W, C``; ``uint8``
-    divided by 255); tensors follow torch's (``[C,] H, W`` or ``N, C, H, W``). Channels and size are then
-    brought to the model's input contract.
+    trained size). NumPy arrays (``uint8`` divided by 255) are read as :class:`~lightning_cnn.ArrayDataModule`
+    reads them, so the arrays a model was trained on classify as they are: ``H, W`` is one grayscale image,
+    ``H, W, C`` one image of the image libraries (a last axis of 1, 3 or 4 channels), other 3-D arrays a batch
+    ``N, H, W`` of grayscale images, and 4-D arrays ``N, C, H, W`` or ``N, H, W, C`` by ``layout`` (``"auto"``:
+    the axis of 1, 3 or 4 channels). Tensors follow torch's layout (``[C,] H, W`` or ``N, C, H, W``). Channels
+    and size are then brought to the model's input contract.
 
     Raises:
         TypeError: for an object of another kind.
-        ValueError: for an array or tensor of another shape.
+        ValueError: for an array or tensor of another shape, or a 4-D array whose layout ``"auto"`` cannot tell.
     """
+    check_choice("layout", layout, ARRAY_LAYOUTS)
     contract = model.input_contract
     channels, size = contract.in_channels, contract.image_size
     items = list(images) if isinstance(images, (list, tuple)) else [images]
@@ -172,7 +183,7 @@ def to_model_input(images: Any, model: ClassifierModule) -> torch.Tensor:
             square = size[0] if size is not None and size[0] == size[1] else None
             x = load_image(item, "grayscale" if channels == 1 else "rgb", square).unsqueeze(0)
         else:
-            x = _as_batch(item)
+            x = _as_batch(item, layout)
         x = _channels(x, channels)
         if size is not None and tuple(x.shape[-2:]) != size:
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -183,7 +194,9 @@ def to_model_input(images: Any, model: ClassifierModule) -> torch.Tensor:
 
 
 @torch.no_grad()
-def classify(model: ClassifierModule, images: Any, batch_size: int = 256, threshold: float = 0.5) -> Classification:
+def classify(
+    model: ClassifierModule, images: Any, batch_size: int = 256, threshold: float = 0.5, layout: ArrayLayout = "auto"
+) -> Classification:
     """Classify images: file paths, PIL images, NumPy arrays or tensors, one or a list (see :func:`to_model_input`).
 
     Args:
@@ -191,6 +204,8 @@ def classify(model: ClassifierModule, images: Any, batch_size: int = 256, thresh
         images: one image, a batch, or a list of them.
         batch_size: images per forward.
         threshold: a multi-label model's probability above which an image has a label.
+        layout: of 4-D NumPy arrays: ``"auto"``, ``"channels_first"`` or ``"channels_last"`` (see
+            :func:`to_model_input`).
 
     Returns:
         The predicted class names and the probabilities, named by the model's class names (``"0"``, ``"1"``, ...
@@ -209,7 +224,7 @@ def classify(model: ClassifierModule, images: Any, batch_size: int = 256, thresh
     model.eval()
     try:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        x = to_model_input(images, model)
+        x = to_model_input(images, model, layout)
         probs = torch.cat([model.probabilities(model(chunk.to(device))).cpu() for chunk in x.split(batch_size)])
     finally:
         model.train(was_training)

@@ -14,12 +14,12 @@ from lightning_cnn.data.base import ClassifierDataModule
 from lightning_cnn.data.datasets import ArrayDataset
 from lightning_cnn.data.multilabel_splits import check_label_matrix
 
-__all__ = ["ARRAY_LAYOUTS", "ArrayDataModule", "ArrayLayout", "array_layout"]
+__all__ = ["ARRAY_LAYOUTS", "CHANNEL_COUNTS", "ArrayDataModule", "ArrayLayout", "array_layout"]
 
 ArrayLayout = Literal["auto", "channels_first", "channels_last"]
 ARRAY_LAYOUTS: tuple[str, ...] = get_args(ArrayLayout)
 #: The channel counts ``layout="auto"`` recognizes: grayscale, RGB, RGBA.
-_CHANNEL_COUNTS = (1, 3, 4)
+CHANNEL_COUNTS = (1, 3, 4)
 
 
 def array_layout(
@@ -41,13 +41,13 @@ def array_layout(
         return layout
     _, a, b, c = shape
     fits = {"channels_first": (a, (b, c)), "channels_last": (c, (a, b))}
-    found = [k for k, (ch, _) in fits.items() if ch in _CHANNEL_COUNTS]
+    found = [k for k, (ch, _) in fits.items() if ch in CHANNEL_COUNTS]
     if len(found) == 2:
         found = [k for k in found if fits[k][0] < min(fits[k][1])]
     if len(found) == 1:
         return found[0]  # type: ignore[return-value]
     raise ValueError(
-        f"Expected {name} to be images [N, C, H, W] or [N, H, W, C] with C in {_CHANNEL_COUNTS} channels that tell"
+        f"Expected {name} to be images [N, C, H, W] or [N, H, W, C] with C in {CHANNEL_COUNTS} channels that tell"
         f" the layout apart, but got shape {tuple(shape)}. Pass layout='channels_first' ([N, C, H, W]) or"
         " layout='channels_last' ([N, H, W, C])."
     )

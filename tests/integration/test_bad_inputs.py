@@ -1476,3 +1476,21 @@ def test_streaming_order_refuses_settings_it_cannot_draw(tmp_path):
         StreamingDataModule(root, order="streaming", sampler="balanced")
     with pytest.raises(ValueError, match=re.escape("Expected order to be one of ('seeded', 'streaming')")):
         StreamingDataModule(root, order="stream")  # type: ignore[arg-type]
+
+
+# Row 109: classify given a 4-D array of no telling layout, or an unknown layout.
+def test_classify_refuses_an_array_of_no_telling_layout():
+    import numpy as np
+
+    from lightning_cnn import classify
+
+    model = SimpleCNN(num_classes=2, channels=(4,), hidden=())
+    model.input_contract.learn({"normalize": "instance", "in_channels": 1, "image_size": 5})
+    with pytest.raises(ValueError, match=re.escape("but got shape (2, 4, 4, 4). Pass layout='channels_first'")):
+        classify(model, np.zeros((2, 4, 4, 4), dtype=np.float32))
+    assert classify(model, np.zeros((2, 4, 4, 4), dtype=np.float32), layout="channels_first").probabilities.shape == (
+        2,
+        2,
+    )
+    with pytest.raises(ValueError, match=re.escape("Expected layout to be one of ('auto', 'channels_first'")):
+        classify(model, np.zeros((2, 5, 5, 1)), layout="nchw")  # type: ignore[arg-type]

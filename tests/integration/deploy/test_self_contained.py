@@ -140,11 +140,13 @@ def test_one_call_api_classifies_png_files_written_from_digits(trained, tmp_path
     assert accuracy >= 0.7  # 0.78 on the raw test batches after 4 epochs; PNG rounding costs next to nothing
     assert result.class_names == [str(i) for i in range(10)]
     assert torch.allclose(result.probabilities.sum(-1), torch.ones(len(paths)))
-    # The same images as PIL images, uint8 arrays and [0, 1] tensors give the same probabilities.
+    # The same images as PIL images, uint8 arrays and [0, 1] tensors give the same probabilities; a stack of arrays
+    # in any layout ArrayDataModule takes ([N, H, W], [N, C, H, W], [N, H, W, C]) too.
     pil = [Image.open(p) for p in paths[:5]]
     arrays = [np.asarray(p) for p in pil]
     tensors = [torch.from_numpy(a).float().div(255).unsqueeze(0) for a in arrays]
-    for other in (pil, arrays, tensors, np.stack(arrays)[..., None]):
+    stacked = np.stack(arrays)
+    for other in (pil, arrays, tensors, stacked, stacked[:, None], stacked[..., None]):
         assert torch.allclose(classify(model, other).probabilities, result.probabilities[:5], atol=1e-5)
     # An RGB picture at another size is made gray and resized to the trained 8x8, as a training file would be.
     big = Image.open(paths[0]).convert("RGB").resize((32, 32), Image.Resampling.BILINEAR)

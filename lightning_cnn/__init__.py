@@ -1,7 +1,10 @@
 """lightning_cnn: configurable, tested PyTorch Lightning pieces for training CNN image classifiers."""
 
+import atexit as _atexit
+
 from lightning_cnn import callbacks, data, models
 from lightning_cnn import functional as functional
+from lightning_cnn._utils.distributed import leave_process_group as _leave_process_group
 from lightning_cnn.callbacks import *  # noqa: F403
 from lightning_cnn.checkpoint import AtomicCheckpointIO  # noqa: F401
 from lightning_cnn.data import *  # noqa: F403
@@ -10,6 +13,10 @@ from lightning_cnn.losses import build_loss  # noqa: F401
 from lightning_cnn.models import *  # noqa: F403
 from lightning_cnn.optim import build_optimizer, build_scheduler  # noqa: F401
 from lightning_cnn.recipes import stage_sweep  # noqa: F401
+
+# Every process that imports the package (Lightning's spawned workers unpickle its classes) leaves its process group
+# while the interpreter is alive: a Gloo group left to the interpreter's teardown can abort the process.
+_atexit.register(_leave_process_group)
 
 __version__ = "0.1.0"
 

@@ -1,10 +1,23 @@
-"""Gathering tensors over the ranks of a LightningModule's strategy (one process: a stack of one)."""
+"""Gathering tensors over the ranks of a strategy (one process: a stack of one); leaving the group at exit."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 import torch
+
+
+def leave_process_group() -> None:
+    """Destroy the default process group this process joined, if it joined one; otherwise do nothing.
+
+    Left to the interpreter's exit, Gloo's worker threads can still hold finished work whose tensors are freed while
+    the interpreter is torn down, which aborts a process after a run that succeeded ("terminate called without an
+    active exception"). ``import lightning_cnn`` registers this to run at exit (Lightning does so for NCCL only), so
+    the workers ``strategy="ddp_spawn"`` starts and the scripts torchrun starts leave the group while the interpreter
+    is still whole; ``lightning-cnn`` also calls it when its command is done.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 class _Gathers(Protocol):

@@ -6,8 +6,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-import torch
-
+from lightning_cnn._utils.distributed import leave_process_group
 from lightning_cnn.cli.app import CNNCli
 
 __all__ = ["COMMANDS", "DEFAULT_RUN", "command_line", "main"]
@@ -75,14 +74,4 @@ def main(args: list[str] | None = None) -> None:
         CNNCli()
     else:
         CNNCli(args=argv)
-    _leave_process_group()
-
-
-def _leave_process_group() -> None:
-    """Destroy the process group a distributed run joined (as torchrun scripts should before they exit).
-
-    Left to the interpreter's exit, the group's background threads can be torn down while still running, which
-    aborts the process ("terminate called without an active exception") after a run that succeeded.
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    leave_process_group()

@@ -14,8 +14,7 @@ from lightning_cnn.models import *  # noqa: F403
 from lightning_cnn.optim import build_optimizer, build_scheduler  # noqa: F401
 from lightning_cnn.recipes import stage_sweep  # noqa: F401
 
-# Every process that imports the package (Lightning's spawned workers unpickle its classes) leaves its process group
-# while the interpreter is alive: a Gloo group left to the interpreter's teardown can abort the process.
+# Every process that imports the package (Lightning's spawned workers unpickle its classes) leaves its group at exit.
 _atexit.register(_leave_process_group)
 
 __version__ = "0.1.0"

@@ -13,8 +13,8 @@ def leave_process_group() -> None:
     Left to the interpreter's exit, Gloo's worker threads can still hold finished work whose tensors are freed while
     the interpreter is torn down, which aborts a process after a run that succeeded ("terminate called without an
     active exception"). ``import lightning_cnn`` registers this to run at exit (Lightning does so for NCCL only), so
-    the workers ``strategy="ddp_spawn"`` starts and the scripts torchrun starts leave the group while the interpreter
-    is still whole; ``lightning-cnn`` also calls it when its command is done.
+    the workers ``strategy="ddp_spawn"`` starts and the ranks torchrun starts (``lightning-cnn`` among them) leave
+    the group while the interpreter is still whole.
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

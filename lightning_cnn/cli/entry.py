@@ -6,7 +6,6 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-from lightning_cnn._utils.distributed import leave_process_group
 from lightning_cnn.cli.app import CNNCli
 
 __all__ = ["COMMANDS", "DEFAULT_RUN", "command_line", "main"]
@@ -74,4 +73,3 @@ def main(args: list[str] | None = None) -> None:
         CNNCli()
     else:
         CNNCli(args=argv)
-    leave_process_group()
